@@ -1,0 +1,21 @@
+"""Super-accelerated optimizers for PyTorch."""
+
+from .accelerate import SuperAccelerate
+from .adam import SuperAdam, super_adam
+from .rmsprop import SuperRMSprop, super_rmsprop
+from .schedules import CosineSigma, LambdaSigma, LinearSigma, SigmaScheduler
+from .sgd import SuperSGD, super_sgd
+
+__all__ = [
+    "SuperSGD",
+    "SuperRMSprop",
+    "SuperAdam",
+    "SuperAccelerate",
+    "SigmaScheduler",
+    "LinearSigma",
+    "CosineSigma",
+    "LambdaSigma",
+    "super_sgd",
+    "super_rmsprop",
+    "super_adam",
+]

@@ -1,0 +1,127 @@
+r"""SuperAccelerate: super-accelerate any ``torch.optim.Optimizer``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from ._core import LookaheadOptimizer, as_real, check_sigma, group_by_device_and_dtype
+
+__all__ = ["SuperAccelerate"]
+
+
+class SuperAccelerate(LookaheadOptimizer):
+    r"""Super-accelerates any ``torch.optim.Optimizer``.
+
+    The base optimizer turns a gradient into a step :math:`s_t = \theta_{t+1} - \theta_t`.
+    The wrapper takes that gradient at :math:`\phi_t = \theta_t + \sigma s_{t-1}`:
+
+    .. math::
+       \begin{aligned}
+            &\text{parameters hold } \phi_t;\ \text{the gradient } \nabla L(\phi_t)
+                \text{ is in } \texttt{.grad} \\
+            &\theta_t \leftarrow \phi_t - \sigma' s_{t-1},\quad
+             \theta_{t+1} \leftarrow \texttt{base.step()} \text{ applied at } \theta_t \\
+            &s_t \leftarrow \theta_{t+1} - \theta_t,\quad
+             \phi_{t+1} \leftarrow \theta_{t+1} + \sigma s_t
+       \end{aligned}
+
+    It is a real :class:`~torch.optim.Optimizer`: it shares the base's ``param_groups`` (so
+    lr schedulers and ``group["sigma"]`` work on either), keeps one extra buffer per
+    parameter (the last step) and has the same :meth:`train` / :meth:`eval` as the native
+    optimizers.  ``SuperAccelerate(SGD(params, lr, momentum=g), sigma)`` follows
+    ``SuperSGD(params, lr, momentum=g, sigma=sigma)`` for a constant learning rate.
+
+    Args:
+        base_optimizer (Optimizer): the optimizer whose steps are super-accelerated.
+        sigma (float, optional): super-acceleration :math:`\sigma \ge 0`, set in every group
+            that has none (default: 2.0).
+
+    .. note::
+        The base optimizer runs at θ, so terms it computes from the parameter values (weight
+        decay) see θ rather than the look-ahead point; SuperSGD's weight decay sees φ.
+        The base must update only parameters that have a gradient (all of torch.optim does),
+        and must not need several closure evaluations per step (LBFGS is not supported).
+
+    Example:
+        >>> opt = SuperAccelerate(torch.optim.Adagrad(model.parameters(), lr=0.1), sigma=2.0)
+        >>> scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=30)
+    """
+
+    def __init__(self, base_optimizer: Optimizer, sigma: float = 2.0) -> None:
+        if not isinstance(base_optimizer, Optimizer):
+            raise TypeError(
+                f"SuperAccelerate needs a torch.optim.Optimizer, got {type(base_optimizer).__name__}"
+            )
+        if isinstance(base_optimizer, LookaheadOptimizer):
+            raise TypeError(f"{type(base_optimizer).__name__} is already super-accelerated")
+        self.base_optimizer = base_optimizer
+        # Optimizer.__init__ re-adds the base's group dicts themselves (add_param_group keeps
+        # the dict), so both optimizers see one set of groups: sigma lands in the base's.
+        super().__init__(base_optimizer.param_groups, {"sigma": sigma})
+        self.defaults = {**base_optimizer.defaults, **self.defaults}
+
+    def __repr__(self) -> str:
+        return f"SuperAccelerate({self.base_optimizer!r})"
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group to both optimizers: the base fills in its own defaults in the same dict."""
+        super().add_param_group(param_group)
+        base_groups = self.base_optimizer.param_groups
+        if not any(group is param_group for group in base_groups):
+            self.base_optimizer.add_param_group(param_group)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Perform a single optimization step (see the class docstring)."""
+        self._check_can_step()
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        stepped = [self._params_with_grad(group) for group in self.param_groups]
+        buckets = [self._buckets(params) for params in stepped]
+        for group, group_buckets in zip(self.param_groups, buckets):
+            for params, velocities in group_buckets:
+                torch._foreach_add_(params, velocities, alpha=-group["applied_sigma"])  # θ_t
+                torch._foreach_copy_(velocities, params)  # keep θ_t to difference later
+        self.base_optimizer.step()
+        for group, params_with_grad, group_buckets in zip(self.param_groups, stepped, buckets):
+            for params, velocities in group_buckets:
+                torch._foreach_sub_(velocities, params)  # θ_t - θ_{t+1} = -s_t
+                torch._foreach_neg_(velocities)
+                torch._foreach_add_(params, velocities, alpha=group["sigma"])  # θ_{t+1} + σ s_t
+            self._finish_group(group, params_with_grad)
+        return loss
+
+    def _buckets(self, params: list[Tensor]) -> list[tuple[list[Tensor], list[Tensor]]]:
+        """(params, velocities) as real views, bucketed by device and dtype."""
+        if not params:
+            return []
+        ps, vs = list(params), [self._velocity(p) for p in params]
+        as_real(ps, vs)
+        return [(bucket_ps, bucket_vs) for bucket_ps, bucket_vs in group_by_device_and_dtype([ps, vs])]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["base_optimizer"] = self.base_optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "base_optimizer" not in state_dict:
+            raise ValueError(
+                "SuperAccelerate.load_state_dict: the state_dict has no 'base_optimizer' entry; "
+                "it was not saved by SuperAccelerate.state_dict()"
+            )
+        state_dict = dict(state_dict)
+        base_state = state_dict.pop("base_optimizer")
+        self.base_optimizer.load_state_dict(base_state)
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            check_sigma(group["sigma"])
+        # Both loads built new group dicts; share one set again.
+        self.base_optimizer.param_groups = self.param_groups
+
