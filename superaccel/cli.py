@@ -6,10 +6,14 @@ Bad input exits with status 2 and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
+from pathlib import Path
 
-import numpy as np
 import torch
+
+from .experiments import FIGURE_NAMES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,11 +48,88 @@ def _demo(_: argparse.Namespace) -> int:
     return 0
 
 
+def _sigma_star(args: argparse.Namespace) -> int:
+    """σ* for ½kθ²: the exact optimum of the discrete map and the paper's Eqs. (12)–(14)."""
+    from . import theory
+
+    k_eta, g = args.k_eta, args.momentum
+    theory.validate_k_eta_and_momentum(k_eta, g)
+    if k_eta >= 4:
+        raise ValueError(f"Invalid k_eta value: {k_eta} (the iteration diverges for every σ when kη ≥ 4)")
+    exact = float(theory.exact_sigma_star(k_eta, g))
+    best_sigma = max(exact, 0.0)
+    result = {
+        "k_eta": k_eta,
+        "momentum": g,
+        "exact": exact,
+        "eq12": float(theory.sigma_star_eq12(k_eta, g)),
+        "eq13": float(theory.sigma_star_eq13(k_eta, g)),
+        "eq14": float(theory.sigma_star_eq14(k_eta, g)),
+        "rate": float(theory.optimal_rate(k_eta)),
+        "time_scale": float(theory.relaxation_time(theory.optimal_rate(k_eta))),
+        "best_nonnegative_sigma": best_sigma,
+        "best_nonnegative_rate": float(theory.spectral_radius(k_eta, g, best_sigma)),
+        "positive_sigma_star_threshold": theory.positive_sigma_star_threshold(g),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"L(θ) = ½kθ², kη = {k_eta:g}, momentum g = {g:g}")
+    rows = [
+        ("exact (discrete map)", exact),
+        ("Eq. (12), ODE (9)", result["eq12"]),
+        ("Eq. (13), ODE (10)", result["eq13"]),
+        ("Eq. (14), ODE (11)", result["eq14"]),
+    ]
+    for label, value in rows:
+        print(f"  σ* {label:<22} {value:>10.4f}   rate ρ = {float(theory.spectral_radius(k_eta, g, value)):.6f}")
+    print(f"  at the exact σ*: ρ = {result['rate']:.6f}, T = −1/ln ρ = {result['time_scale']:.3f} iterations")
+    if exact < 0:
+        print(f"  kη is below (1 − √g)² = {result['positive_sigma_star_threshold']:.5f}: no positive σ* exists; "
+              f"σ = 0 is best (ρ = {result['best_nonnegative_rate']:.6f})")
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from .experiments import get_figure
+    from .experiments.figure import run_figure
+
+    result = run_figure(get_figure(args.figure), args.out, quick=args.quick)
+    failed = [c for c in result["claims"] if not c["holds"]]
+    print(f"{args.figure}: {len(result['claims']) - len(failed)}/{len(result['claims'])} claims hold "
+          f"({result['seconds']:.1f} s) -> {args.out / (args.figure + '.json')}, {args.out / (args.figure + '.png')}")
+    for claim in result["claims"]:
+        print(f"  [{'holds' if claim['holds'] else 'DOES NOT HOLD'}] {claim['id']}: {claim['measured']}")
+    return 0
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="superaccel", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = commands.add_parser("demo", help="train the paper's 2-D example per σ")
     demo.set_defaults(func=_demo)
+
+    star = commands.add_parser("sigma-star", help="optimal σ for ½kθ² (exact and Eqs. 12-14)")
+    star.add_argument("--k-eta", type=_finite_float, required=True, help="kη > 0 (curvature × learning rate)")
+    star.add_argument("--momentum", type=_finite_float, default=0.9, help="g in [0, 1) (default 0.9)")
+    star.add_argument("--json", action="store_true", help="print one JSON object")
+    star.set_defaults(func=_sigma_star)
+
+    reproduce = commands.add_parser("reproduce", help="reproduce a figure of the paper")
+    reproduce.add_argument("figure", choices=FIGURE_NAMES)
+    reproduce.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
+    reproduce.add_argument("--quick", action="store_true", help="coarser grids, for tests")
+    reproduce.set_defaults(func=_reproduce)
     return parser
 
 
@@ -66,5 +147,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=4)
     sys.exit(main())

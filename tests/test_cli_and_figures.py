@@ -1,0 +1,103 @@
+"""The command line and the figure writer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from superaccel import theory
+from superaccel.cli import main
+from superaccel.experiments import fig1, fig7, get_figure
+from superaccel.experiments.figure import Claim, Figure, run_figure
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "superaccel.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_sigma_star_json_has_the_documented_keys_and_values(capsys):
+    assert main(["sigma-star", "--k-eta", "0.05", "--momentum", "0.9", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"k_eta", "momentum", "exact", "eq12", "eq13", "eq14", "rate"} <= set(result)
+    assert result["exact"] == pytest.approx(float(theory.exact_sigma_star(0.05, 0.9)))
+    assert result["eq14"] == pytest.approx(6.0)
+    assert result["rate"] == pytest.approx(1 - np.sqrt(0.05))
+
+
+def test_sigma_star_table_for_people(capsys):
+    assert main(["sigma-star", "--k-eta", "0.001"]) == 0
+    out = capsys.readouterr().out
+    assert "no positive σ* exists" in out and "Eq. (14)" in out
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--k-eta", "0"], "Invalid k_eta value: 0.0"),
+    (["--k-eta", "-1"], "Invalid k_eta value: -1.0"),
+    (["--k-eta", "abc"], "not a number: 'abc'"),
+    (["--k-eta", "inf"], "not a finite number"),
+    (["--k-eta", "0.1", "--momentum", "1"], "Invalid momentum value: 1.0"),
+    (["--k-eta", "0.1", "--momentum", "-0.5"], "Invalid momentum value: -0.5"),
+    ([], "required: --k-eta"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment):
+    proc = run_cli("sigma-star", *args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_unknown_figure_is_a_one_line_error():
+    proc = run_cli("reproduce", "fig99", "--out", "/tmp/never")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_reproduce_quick_writes_json_and_png(tmp_path):
+    proc = run_cli("reproduce", "fig7", "--quick", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "fig7.json").read_text())
+    assert result["figure"] == "fig7"
+    assert set(result) >= {"figure", "claims", "data"}
+    for claim in result["claims"]:
+        assert set(claim) == {"id", "statement", "measured", "holds"} and isinstance(claim["holds"], bool)
+    assert (tmp_path / "fig7.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_claims_are_computed_and_can_fail():
+    """Feed the claim checks data that contradicts the paper: they must say so."""
+    sigmas = np.linspace(0, 20, 21)
+    monotone = {"T_fitted": np.linspace(30, 10, 21), "T_exact": np.linspace(30, 10, 21)}
+    data = {
+        "panel_a": {"0.01": monotone},
+        "k_etas": np.logspace(-3, 0, 5), "sigma_star_fitted": np.array([0.5, 0.6, 0.7, 0.8, 0.9]),
+        "threshold_scan": {"k_etas": np.linspace(0.002, 0.0036, 5), "sigma_star_fitted": np.ones(5)},
+        "threshold_exact": 0.00263, "sigmas": sigmas,
+    }
+    assert [c.holds for c in fig1.claims(data)] == [False, False, False]
+    rms_data = {"scan": {"sigmas": sigmas, "T": np.linspace(20, 5, 21)},
+                "etas": np.logspace(-4, -1, 4), "sigma_star_fitted": np.array([2.0, 2.0, 0.5, 0.5])}
+    assert [c.holds for c in fig7.claims(rms_data)] == [False, False]
+
+
+def test_a_failing_figure_leaves_no_files(tmp_path):
+    def broken_plot(data, fig):
+        raise RuntimeError("plot failed")
+
+    figure = Figure("figX", "broken", lambda quick: ({"x": 1}, [Claim("c", "s", "m", True)]), broken_plot)
+    with pytest.raises(RuntimeError):
+        run_figure(figure, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_get_figure_rejects_unknown_names():
+    with pytest.raises(ValueError, match="Invalid figure: 'fig0'"):
+        get_figure("fig0")
