@@ -17,7 +17,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 reproduce: $(STAMP)
-	$(PY) -m superaccel.cli demo
+	$(PY) -m superaccel.cli reproduce all --out $(RESULTS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/step_time.py

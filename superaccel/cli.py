@@ -94,6 +94,12 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .experiments import get_figure
     from .experiments.figure import run_figure
 
+    if args.figure == "all":
+        from .experiments.report import reproduce_all
+
+        outcomes = reproduce_all(args.out, quick=args.quick)
+        return 1 if any("error" in o for o in outcomes.values()) else 0
+
     result = run_figure(get_figure(args.figure), args.out, quick=args.quick)
     failed = [c for c in result["claims"] if not c["holds"]]
     print(f"{args.figure}: {len(result['claims']) - len(failed)}/{len(result['claims'])} claims hold "
@@ -126,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     star.set_defaults(func=_sigma_star)
 
     reproduce = commands.add_parser("reproduce", help="reproduce a figure of the paper")
-    reproduce.add_argument("figure", choices=FIGURE_NAMES)
+    reproduce.add_argument("figure", choices=(*FIGURE_NAMES, "all"))
     reproduce.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
     reproduce.add_argument("--quick", action="store_true", help="coarser grids, for tests")
     reproduce.set_defaults(func=_reproduce)

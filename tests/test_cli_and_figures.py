@@ -101,3 +101,22 @@ def test_a_failing_figure_leaves_no_files(tmp_path):
 def test_get_figure_rejects_unknown_names():
     with pytest.raises(ValueError, match="Invalid figure: 'fig0'"):
         get_figure("fig0")
+
+
+def test_reproduce_all_isolates_a_failing_figure(tmp_path, monkeypatch):
+    from superaccel.experiments import report
+
+    def fake_get_figure(name):
+        if name == "fig2":
+            return Figure("fig2", "boom", lambda quick: (_ for _ in ()).throw(RuntimeError("no data")), None)
+        return Figure(name, f"title {name}", lambda quick: ({"x": [1.0]}, [Claim("c", "s", "m", name != "fig3")]),
+                      lambda data, fig: fig.subplots().plot(data["x"]))
+
+    monkeypatch.setattr(report, "FIGURE_NAMES", ("fig1", "fig2", "fig3"))
+    monkeypatch.setattr(report, "get_figure", fake_get_figure)
+    outcomes = report.reproduce_all(tmp_path, log=lambda *_: None)
+    assert "error" in outcomes["fig2"] and "result" in outcomes["fig3"]
+    text = (tmp_path / "report.md").read_text()
+    assert "## fig2: FAILED" in text and "RuntimeError: no data" in text
+    assert "1 of 2 measured claims hold; 1 figure(s) failed: fig2" in text
+    assert (tmp_path / "fig3.json").exists() and not (tmp_path / "fig2.json").exists()

@@ -2,6 +2,7 @@
 the known minimum."""
 
 from .base import Problem
-from .landscapes import PaperValley2D
+from .landscapes import Beale, IllConditionedQuadratic, PaperValley2D, Rosenbrock
+from .regression import PaperRegression
 
-__all__ = ["Problem", "PaperValley2D"]
+__all__ = ["Problem", "PaperValley2D", "PaperRegression", "Rosenbrock", "Beale", "IllConditionedQuadratic"]
