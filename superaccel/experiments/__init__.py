@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-FIGURE_NAMES = ("fig1", "fig2", "fig3", "fig4", "fig7", "fig8")
+FIGURE_NAMES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8")
 
 
 def get_figure(name: str):

@@ -83,5 +83,6 @@ def render(outcomes: dict[str, dict], seconds: float, quick: bool) -> str:
             continue
         result = outcome["result"]
         lines += [f"## {result['title']}", "", f"![{name}]({name}.png)", "",
-                  claims_table(result), "", f"Data: `{name}.json` ({result['seconds']:.1f} s).", ""]
+                  claims_table(result), "", *[f"- {note}" for note in result["data"].get("notes", [])],
+                  "", f"Data: `{name}.json` ({result['seconds']:.1f} s).", ""]
     return "\n".join(lines)

@@ -1,0 +1,5 @@
+"""Data sets: MNIST, arriving offline through the package index."""
+
+from .mnist import MnistError, load_mnist
+
+__all__ = ["load_mnist", "MnistError"]
