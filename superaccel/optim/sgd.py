@@ -44,6 +44,37 @@ class SuperSGD(LookaheadOptimizer):
         )
         super().__init__(params, defaults)
 
+    def _convert_foreign_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """Migrate a ``torch.optim.SGD`` state_dict (momentum, optionally Nesterov).
+
+        torch keeps a gradient accumulator b with the learning rate outside; the velocity is
+        m = −lr·b. torch's parameters hold θ for the heavy ball and the look-ahead
+        θ + g·m for Nesterov, so the loaded groups start with ``applied_sigma`` 0 or g. The
+        σ of each group is the one this SuperSGD was built with: the next step forms the
+        look-ahead with it.
+        """
+        groups = state_dict.get("param_groups", []) if isinstance(state_dict, dict) else []
+        if not groups or not all("nesterov" in g and "sigma" not in g for g in groups):
+            return state_dict
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"SuperSGD.load_state_dict: the SGD state_dict has {len(groups)} param groups, "
+                             f"this optimizer {len(self.param_groups)}")
+        converted_groups, lr_of = [], {}
+        for saved, mine in zip(groups, self.param_groups):
+            if saved.get("dampening", 0) != 0:
+                raise ValueError(f"SuperSGD.load_state_dict: SGD dampening {saved['dampening']} has no SuperSGD "
+                                 "equivalent (only dampening=0 migrates)")
+            converted_groups.append({
+                "params": saved["params"], "lr": saved["lr"], "momentum": saved["momentum"],
+                "weight_decay": saved["weight_decay"], "maximize": saved.get("maximize", False),
+                "foreach": saved.get("foreach"), "sigma": mine["sigma"], "train_mode": True,
+                "applied_sigma": saved["momentum"] if saved["nesterov"] else 0.0,
+            })
+            lr_of.update({index: float(saved["lr"]) for index in saved["params"]})
+        state = {index: {"velocity": -lr_of[index] * s["momentum_buffer"]}
+                 for index, s in state_dict["state"].items() if s.get("momentum_buffer") is not None}
+        return {"state": state, "param_groups": converted_groups}
+
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         super_sgd(
             params,

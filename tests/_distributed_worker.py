@@ -1,0 +1,71 @@
+"""Run by tests/test_distributed.py in 2 processes (gloo): each trains on half the batch."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+import torch.distributed as dist
+
+from superaccel import SuperAdam, SuperRMSprop, SuperSGD
+
+OPTIMIZERS = {
+    "sgd": lambda p: SuperSGD(p, lr=0.05, sigma=3.0, weight_decay=1e-3),
+    "rmsprop": lambda p: SuperRMSprop(p, lr=1e-3, sigma=3.0),
+    "adam": lambda p: SuperAdam(p, lr=1e-2, sigma=3.0, weight_decay=1e-2, decoupled_weight_decay=True),
+}
+STEPS = 10
+
+
+def model_and_data():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double()
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(16, 4, generator=gen, dtype=torch.float64)
+    return model, x, torch.sin(x.sum(1, keepdim=True))
+
+
+def train(model, optimizer, x, y):
+    for _ in range(STEPS):
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+    optimizer.eval()  # compare θ
+
+
+def single_process(name):
+    model, x, y = model_and_data()
+    train(model, OPTIMIZERS[name](model.parameters()), x, y)
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def worker(rank, world, init_file, out_file):
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    results = {}
+    for mode in ("ddp", "fsdp"):
+        for name, make in OPTIMIZERS.items():
+            model, x, y = model_and_data()
+            if mode == "ddp":
+                model = torch.nn.parallel.DistributedDataParallel(model)
+            else:
+                from torch.distributed.device_mesh import init_device_mesh
+                from torch.distributed.fsdp import fully_shard
+
+                mesh = init_device_mesh("cpu", (world,))
+                for layer in model:
+                    if isinstance(layer, torch.nn.Linear):
+                        fully_shard(layer, mesh=mesh)
+                fully_shard(model, mesh=mesh)
+            half = len(x) // world
+            train(model, make(model.parameters()), x[rank * half:(rank + 1) * half], y[rank * half:(rank + 1) * half])
+            params = [p.full_tensor() if hasattr(p, "full_tensor") else p for p in model.parameters()]
+            results[(mode, name)] = [p.detach().clone() for p in params]
+    if rank == 0:
+        torch.save(results, out_file)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    import torch.multiprocessing as mp
+
+    mp.spawn(worker, args=(2, sys.argv[1], sys.argv[2]), nprocs=2)

@@ -1,0 +1,31 @@
+"""DDP and FSDP2 (gloo, 2 CPU processes, half a batch each) against one process on the whole batch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from . import _distributed_worker as worker
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def distributed_results(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dist")
+    proc = subprocess.run([sys.executable, "-m", "tests._distributed_worker", str(tmp / "init"), str(tmp / "out.pt")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return torch.load(tmp / "out.pt")
+
+
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+@pytest.mark.parametrize("name", list(worker.OPTIMIZERS))
+def test_two_processes_match_one(distributed_results, mode, name):
+    expected = worker.single_process(name)
+    for got, want in zip(distributed_results[(mode, name)], expected):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
