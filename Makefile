@@ -19,8 +19,17 @@ test: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m superaccel.cli reproduce all --out $(RESULTS)
 
+# The full benchmark suite (under an hour on 2 cores) and the docs generated from its JSON.
 bench: $(STAMP)
 	$(PY) benchmarks/step_time.py
+	$(PY) benchmarks/time_to_target.py
+	$(PY) benchmarks/make_docs.py
+
+# A few minutes; prints the tables instead of rewriting docs/benchmarks.md. CI does not run it.
+bench-quick: $(STAMP)
+	$(PY) benchmarks/step_time.py --quick
+	$(PY) benchmarks/time_to_target.py --quick
+	$(PY) benchmarks/make_docs.py --quick
 
 clean:
 	rm -rf $(VENV) $(RESULTS) .pytest_cache build *.egg-info
