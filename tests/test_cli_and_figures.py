@@ -120,3 +120,14 @@ def test_reproduce_all_isolates_a_failing_figure(tmp_path, monkeypatch):
     assert "## fig2: FAILED" in text and "RuntimeError: no data" in text
     assert "1 of 2 measured claims hold; 1 figure(s) failed: fig2" in text
     assert (tmp_path / "fig3.json").exists() and not (tmp_path / "fig2.json").exists()
+
+
+def test_written_files_have_the_usual_mode(tmp_path):
+    import os
+
+    from superaccel.experiments.figure import write_atomically
+
+    write_atomically(tmp_path / "x.json", lambda tmp: tmp.write_text("{}"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~umask
