@@ -179,10 +179,6 @@ class LookaheadOptimizer(Optimizer):
         """Put θ into the parameters: evaluate, checkpoint or export in this mode."""
         return self.train(False)
 
-    @property
-    def training(self) -> bool:
-        return all(group["train_mode"] for group in self.param_groups)
-
     def _shift_by_velocity(self, params: Iterable[Tensor], alpha: float) -> None:
         """params += alpha * velocity, for every parameter that has a velocity."""
         if alpha == 0:

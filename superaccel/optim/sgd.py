@@ -168,10 +168,7 @@ def super_sgd(
     ``velocities`` hold :math:`m_{t-1}`; on exit they hold
     :math:`\theta_{t+1} + \sigma m_t` and :math:`m_t`.  See :class:`SuperSGD`.
     """
-    if resolve_foreach(foreach, params):
-        impl = _multi_tensor_super_sgd
-    else:
-        impl = _single_tensor_super_sgd
+    impl = _multi_tensor_super_sgd if resolve_foreach(foreach, params) else _single_tensor_super_sgd
     impl(
         list(params),
         list(grads),
