@@ -30,8 +30,8 @@ def step_time_section(data: dict, plot_path: Path | None) -> list[str]:
         "## Step time and memory",
         "",
         f"`{config['command']}` — torch {config['torch']}, {config['threads']} threads, foreach="
-        f"{config['foreach']}, memory-copy bandwidth {config['copy_bandwidth_bytes_per_s'] / 1e9:.1f} GB/s "
-        "(read + write).",
+        f"{config['foreach']}, memory bandwidth of an in-place elementwise kernel (`a.add_(b)`, two reads and "
+        f"a write) {config['copy_bandwidth_bytes_per_s'] / 1e9:.1f} GB/s.",
         "",
         "Median ratio of step times (contender / its torch baseline), interleaved rounds; the "
         "interquartile range in brackets.",
@@ -51,7 +51,7 @@ def step_time_section(data: dict, plot_path: Path | None) -> list[str]:
         "",
         f"Optimizer state and the physical limit at {largest:.0e} parameters: the bytes an elementwise "
         "step must move at the least (each buffer read once and written once) over the step time, as "
-        "a fraction of the measured copy bandwidth.",
+        "a fraction of that measured bandwidth.",
         "",
         "| contender | state bytes/param | baseline state bytes/param | step (ms) | least bytes/param | "
         "% of bandwidth |",
