@@ -151,3 +151,16 @@ def test_interrupted_fetch_leaves_no_cache_and_no_scratch(fake_mnist, tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         load_mnist("train", cache_dir=tmp_path / "cache" / "mnist")
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_epoch_batches_cover_each_epoch_once_and_reshuffle():
+    from superaccel.data import epoch_batches
+
+    batches = epoch_batches(10, 3, torch.Generator().manual_seed(0))
+    first, second = [next(batches) for _ in range(3)], [next(batches) for _ in range(3)]
+    for epoch in (first, second):
+        seen = torch.cat(epoch)
+        assert len(seen) == 9 and len(set(seen.tolist())) == 9  # the partial last batch is dropped
+    assert not torch.equal(torch.cat(first), torch.cat(second))
+    with pytest.raises(ValueError, match="Invalid batch_size: 11"):
+        next(epoch_batches(10, 11, torch.Generator()))

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data import load_mnist
+from ..data import epoch_batches, load_mnist
 from ..problems.networks import accuracy, nielsen_network, quadratic_cost
 from .runner import OptimizerSpec
 
@@ -61,8 +61,8 @@ def train(spec: OptimizerSpec, sizes: Sequence[int], data, steps: int, *, batch_
     x_train, y_train, x_test, y_test = data
     net = nielsen_network(sizes, seed=0)
     opt = spec.build(list(net.parameters()))
-    generator = torch.Generator().manual_seed(batch_seed)
-    order, cursor = torch.randperm(len(x_train), generator=generator), 0
+    batches = None if batch_size is None else epoch_batches(len(x_train), batch_size,
+                                                             torch.Generator().manual_seed(batch_seed))
     record, phi_record = [], []
     diverged_at = None
     for step in tqdm(range(steps + 1), desc=desc or spec.label, leave=False, disable=None):
@@ -74,13 +74,10 @@ def train(spec: OptimizerSpec, sizes: Sequence[int], data, steps: int, *, batch_
             opt.train()
         if step == steps:
             break
-        if batch_size is None:
+        if batches is None:
             xb, yb = x_train, y_train
         else:
-            if cursor + batch_size > len(order):  # a new epoch: a new shuffle
-                order, cursor = torch.randperm(len(x_train), generator=generator), 0
-            index = order[cursor: cursor + batch_size]
-            cursor += batch_size
+            index = next(batches)
             xb, yb = x_train[index], y_train[index]
         opt.zero_grad()
         loss = quadratic_cost(net(xb), yb, reading)

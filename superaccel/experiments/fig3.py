@@ -84,7 +84,7 @@ def claims(data) -> list[Claim]:
 
 def plot(data, fig) -> None:
     axes = fig.subplots(2, 3)
-    runs = {label: _as_trajectory(label, run) for label, run in data["runs"].items()}
+    runs = {label: runner.Trajectory.from_data(label, run) for label, run in data["runs"].items()}
     for ax, (a, b), title in zip(axes[0], (("gd", "σ = 0"), ("σ = 0.9", "σ = 2"), ("σ = 4", "σ = 7")),
                                  ("(a) gd and heavy ball", "(b) Nesterov and σ = 2", "(c) σ = 4 and 7")):
         contour(ax, [runs[a], runs[b]])
@@ -104,11 +104,6 @@ def plot(data, fig) -> None:
     inset.tick_params(labelsize=5)
     ax_s.plot(data["scan"]["sigmas"], data["scan"]["final_distance"], "o-", ms=3)
     ax_s.set(yscale="log", xlabel="σ", ylabel="distance at step 180", title="σ scan (not in the paper)")
-
-
-def _as_trajectory(label, run) -> runner.Trajectory:
-    return runner.Trajectory(label, run["sigma"], np.asarray(run["theta"]), np.asarray(run["loss"]),
-                             np.asarray(run["distance"]), run["diverged_at"])
 
 
 FIGURE = Figure("fig3", "Figure 3: Eq. (15) from (−1, −3.8), η = 0.01, g = 0.9, 180 steps", compute, plot,

@@ -76,13 +76,8 @@ def plot(data, fig) -> None:
             row[0].plot(run["distance"], label=label)
         row[0].set(yscale="log", xlabel="step", ylabel="distance to minimum", title=f"η = {lr}: first {STEPS} steps")
         row[0].legend(fontsize=7)
-        contour(row[1], [_trajectory(label, runs[label]) for label in ("σ = 2", "σ = 10")])
+        contour(row[1], [runner.Trajectory.from_data(label, runs[label]) for label in ("σ = 2", "σ = 10")])
         row[1].set_title(f"η = {lr}: σ = 2 and σ = 10")
-
-
-def _trajectory(label, run) -> runner.Trajectory:
-    return runner.Trajectory(label, run["sigma"], np.asarray(run["theta"]), np.array([]),
-                             np.asarray(run["distance"]), run["diverged_at"])
 
 
 FIGURE = Figure("fig8", "Figure 8: RMSProp + momentum + super-acceleration on Eq. (15), β2 = 0.999, ε = 1e-7",

@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ class Figure:
     compute: Callable[[bool], tuple[dict[str, Any], list[Claim]]]
     plot: Callable[[dict[str, Any], Any], None]
     figsize: tuple[float, float] = (12.0, 4.0)
-    notes: list[str] = field(default_factory=list)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -8,7 +8,7 @@ result, the run stops there, and the rest of the trajectory is NaN: never a cras
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,7 +52,12 @@ class Trajectory:
     losses: np.ndarray  # (steps + 1,)
     distances: np.ndarray | None  # to the known minimum, when there is one
     diverged_at: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_data(cls, label: str, run: dict[str, Any]) -> Trajectory:
+        """Rebuild a trajectory from its :func:`trajectory_data` entry (as figures plot them)."""
+        return cls(label, run["sigma"], np.asarray(run["theta"]), np.asarray(run.get("loss", [])),
+                   np.asarray(run["distance"]), run["diverged_at"])
 
     @property
     def diverged(self) -> bool:
