@@ -39,7 +39,7 @@ from qhoptim.pyt import QHM  # noqa: E402
 from superaccel import SuperAdam, SuperSGD  # noqa: E402
 from superaccel.data import epoch_batches, load_mnist  # noqa: E402
 from superaccel.experiments.figure import write_atomically  # noqa: E402
-from superaccel.optim._core import LookaheadOptimizer  # noqa: E402
+from superaccel.optim import SuperOptimizer  # noqa: E402
 from superaccel.problems import IllConditionedQuadratic, PaperRegression  # noqa: E402
 from superaccel.problems.networks import accuracy, nielsen_network, quadratic_cost  # noqa: E402
 
@@ -173,7 +173,7 @@ def run_once(task: Task, family: str, lr: float, extra, seed: int) -> dict:
     build, _ = FAMILIES[family]
     run = task.make_run(seed)
     opt = build(run.params, lr, extra)
-    lookahead = isinstance(opt, LookaheadOptimizer)
+    lookahead = isinstance(opt, SuperOptimizer)
     train_seconds, metrics = 0.0, []
     reached_at = None
     for step in range(task.max_steps + 1):

@@ -11,6 +11,8 @@ from .optim import (
     SigmaScheduler,
     SuperAccelerate,
     SuperAdam,
+    SuperAdamW,
+    SuperOptimizer,
     SuperRMSprop,
     SuperSGD,
 )
@@ -21,6 +23,8 @@ __all__ = [
     "SuperSGD",
     "SuperRMSprop",
     "SuperAdam",
+    "SuperAdamW",
+    "SuperOptimizer",
     "SuperAccelerate",
     "SigmaScheduler",
     "LinearSigma",

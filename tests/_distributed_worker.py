@@ -7,14 +7,14 @@ import sys
 import torch
 import torch.distributed as dist
 
-from superaccel import SuperAdam, SuperRMSprop, SuperSGD
+from tests.optim_db import native_db
 
-OPTIMIZERS = {
-    "sgd": lambda p: SuperSGD(p, lr=0.05, sigma=3.0, weight_decay=1e-3),
-    "rmsprop": lambda p: SuperRMSprop(p, lr=1e-3, sigma=3.0),
-    "adam": lambda p: SuperAdam(p, lr=1e-2, sigma=3.0, weight_decay=1e-2, decoupled_weight_decay=True),
-}
 STEPS = 10
+CASES = [(info, impl) for info in native_db if info.name != "SuperAdamW" for impl in info.impls]
+
+
+def make(info, impl, params):
+    return info.make(params, sigma=3.0, weight_decay=1e-3, **info.impl_kwargs(impl))
 
 
 def model_and_data():
@@ -33,9 +33,9 @@ def train(model, optimizer, x, y):
     optimizer.eval()  # compare θ
 
 
-def single_process(name):
+def single_process(info, impl):
     model, x, y = model_and_data()
-    train(model, OPTIMIZERS[name](model.parameters()), x, y)
+    train(model, make(info, impl, model.parameters()), x, y)
     return [p.detach().clone() for p in model.parameters()]
 
 
@@ -43,7 +43,7 @@ def worker(rank, world, init_file, out_file):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     results = {}
     for mode in ("ddp", "fsdp"):
-        for name, make in OPTIMIZERS.items():
+        for info, impl in CASES:
             model, x, y = model_and_data()
             if mode == "ddp":
                 model = torch.nn.parallel.DistributedDataParallel(model)
@@ -57,9 +57,10 @@ def worker(rank, world, init_file, out_file):
                         fully_shard(layer, mesh=mesh)
                 fully_shard(model, mesh=mesh)
             half = len(x) // world
-            train(model, make(model.parameters()), x[rank * half:(rank + 1) * half], y[rank * half:(rank + 1) * half])
+            train(model, make(info, impl, model.parameters()), x[rank * half:(rank + 1) * half],
+                  y[rank * half:(rank + 1) * half])
             params = [p.full_tensor() if hasattr(p, "full_tensor") else p for p in model.parameters()]
-            results[(mode, name)] = [p.detach().clone() for p in params]
+            results[(mode, info.name, impl)] = [p.detach().clone() for p in params]
     if rank == 0:
         torch.save(results, out_file)
     dist.destroy_process_group()

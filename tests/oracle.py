@@ -51,8 +51,9 @@ def eq16(a, b, theta0, lr, g, beta2, eps, sigmas):
     return np.array(thetas), np.array(lookaheads)
 
 
-def adam(a, b, theta0, lr, beta1, beta2, eps, sigmas):
-    """The issue's rule for Adam: s_t = −η m̂_t/(√v̂_t + ε), gradient at θ_t + σ s_{t−1}."""
+def adam(a, b, theta0, lr, beta1, beta2, eps, sigmas, decoupled_weight_decay=0.0):
+    """Adam's step s_t = −η m̂_t/(√v̂_t + ε) (− ηλθ_t with decoupled weight decay λ, as
+    AdamW), the gradient taken at θ_t + σ s_{t−1}."""
     theta, s = theta0.copy(), np.zeros_like(theta0)
     m, v = np.zeros_like(theta0), np.zeros_like(theta0)
     thetas, lookaheads = [], []
@@ -61,7 +62,7 @@ def adam(a, b, theta0, lr, beta1, beta2, eps, sigmas):
         gradient = grad(a, b, theta + sigmas[i] * s)
         m = beta1 * m + (1 - beta1) * gradient
         v = beta2 * v + (1 - beta2) * gradient**2
-        s = -lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+        s = -lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps) - lr * decoupled_weight_decay * theta
         theta = theta + s
         thetas.append(theta.copy())
         lookaheads.append(theta + sigmas[i + 1] * s)

@@ -1,4 +1,5 @@
-"""DDP and FSDP2 (gloo, 2 CPU processes, half a batch each) against one process on the whole batch."""
+"""DDP and FSDP2 (gloo, 2 CPU processes, half a batch each) against one process on the
+whole batch, for every optimizer and implementation."""
 
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def distributed_results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dist")
     proc = subprocess.run([sys.executable, "-m", "tests._distributed_worker", str(tmp / "init"), str(tmp / "out.pt")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return torch.load(tmp / "out.pt")
 
 
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
-@pytest.mark.parametrize("name", list(worker.OPTIMIZERS))
-def test_two_processes_match_one(distributed_results, mode, name):
-    expected = worker.single_process(name)
-    for got, want in zip(distributed_results[(mode, name)], expected):
-        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+@pytest.mark.parametrize("info, impl", worker.CASES, ids=[f"{i.name}-{impl}" for i, impl in worker.CASES])
+def test_two_processes_match_one(distributed_results, mode, info, impl):
+    expected = worker.single_process(info, impl)
+    got = distributed_results[(mode, info.name, impl)]
+    assert len(got) == len(expected) == 4
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -1,7 +1,8 @@
-"""Exact agreements, float64, >= 1000 steps, tolerance 1e-12.
+"""Exact agreements, float64, 1000 steps, tolerance 1e-12.
 
-Oracles: the literal numpy transcription of the paper (tests/oracle.py) and torch's own
-optimizers at the σ where they must coincide.
+Oracles: the literal numpy transcription of the paper (tests/oracle.py), torch's own
+optimizers at the σ where they must coincide (under a learning-rate schedule), and the
+implementations of one optimizer against each other.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from superaccel import SuperAccelerate, SuperAdam, SuperRMSprop, SuperSGD
+from superaccel import SuperAccelerate, SuperAdam, SuperSGD
 
 from . import oracle
+from .optim_db import native_db, optims, optims_and_impls
 
 STEPS = 1000
 TOL = dict(rtol=1e-12, atol=1e-12)
@@ -26,7 +28,7 @@ def split(vector: np.ndarray) -> list[torch.nn.Parameter]:
     out, start = [], 0
     for shape in SHAPES:
         n = math.prod(shape)
-        out.append(torch.nn.Parameter(torch.tensor(vector[start : start + n], dtype=torch.float64).reshape(shape)))
+        out.append(torch.nn.Parameter(torch.tensor(vector[start: start + n], dtype=torch.float64).reshape(shape)))
         start += n
     return out
 
@@ -40,13 +42,15 @@ def sigma_sequence(steps: int) -> np.ndarray:
     return 2.5 + 2.5 * np.sin(0.37 * np.arange(steps + 1))
 
 
-def run_against_oracle(make_optimizer, oracle_fn, sigmas):
+@optims_and_impls([info for info in native_db if info.oracle is not None])
+def test_follows_the_paper_oracle_with_sigma_changing_every_step(info, impl):
+    sigmas = sigma_sequence(STEPS)
     a, b, theta0 = oracle.quadratic(DIM)
-    expected_theta, expected_lookahead = oracle_fn(a, b, theta0, sigmas)
+    expected_theta, expected_lookahead = info.oracle(a, b, theta0, sigmas)
     params = split(theta0)
-    opt = make_optimizer(params)
+    opt = info.make(params, **info.oracle_kwargs, **info.impl_kwargs(impl))
     a_t, b_t = torch.tensor(a), torch.tensor(b)
-    for i in range(len(sigmas) - 1):
+    for i in range(STEPS):
         for group in opt.param_groups:
             group["sigma"] = sigmas[i]  # σ of the look-ahead the parameters hold now
         opt.zero_grad()
@@ -66,48 +70,7 @@ def run_against_oracle(make_optimizer, oracle_fn, sigmas):
             np.testing.assert_allclose(flat(params), expected_lookahead[i], **TOL)
 
 
-# The group's σ at construction is irrelevant here: the loop sets it before every step.
-@pytest.mark.parametrize("foreach", [False, True])
-def test_super_sgd_follows_eq4(foreach):
-    sigmas = sigma_sequence(STEPS)
-    run_against_oracle(
-        lambda p: SuperSGD(p, lr=0.05, momentum=0.9, foreach=foreach),
-        lambda a, b, x0, s: oracle.eq4(a, b, x0, 0.05, 0.9, s),
-        sigmas,
-    )
-
-
-@pytest.mark.parametrize("foreach", [False, True])
-def test_super_rmsprop_follows_eq16(foreach):
-    sigmas = sigma_sequence(STEPS)
-    run_against_oracle(
-        lambda p: SuperRMSprop(p, lr=0.002, alpha=0.999, eps=1e-7, momentum=0.9, foreach=foreach),
-        lambda a, b, x0, s: oracle.eq16(a, b, x0, 0.002, 0.9, 0.999, 1e-7, s),
-        sigmas,
-    )
-
-
-@pytest.mark.parametrize("foreach", [False, True])
-def test_super_adam_follows_rule(foreach):
-    sigmas = sigma_sequence(STEPS)
-    run_against_oracle(
-        lambda p: SuperAdam(p, lr=0.002, betas=(0.9, 0.999), eps=1e-8, foreach=foreach),
-        lambda a, b, x0, s: oracle.adam(a, b, x0, 0.002, 0.9, 0.999, 1e-8, s),
-        sigmas,
-    )
-
-
-@pytest.mark.parametrize("foreach", [False, True])
-def test_wrapper_follows_eq4(foreach):
-    sigmas = sigma_sequence(STEPS)
-    run_against_oracle(
-        lambda p: SuperAccelerate(torch.optim.SGD(p, lr=0.05, momentum=0.9, foreach=foreach)),
-        lambda a, b, x0, s: oracle.eq4(a, b, x0, 0.05, 0.9, s),
-        sigmas,
-    )
-
-
-# ---- torch's optimizers at the σ where they must coincide ------------------------------
+# ---- a nonlinear problem shared by the comparisons below ------------------------------------
 
 
 def mlp_loss(params, x, y):
@@ -115,13 +78,15 @@ def mlp_loss(params, x, y):
     return ((torch.tanh(x @ w1 + b1) @ w2 + b2 - y) ** 2).mean()
 
 
-def trajectories(make_a, make_b, steps=STEPS, seed=0):
+def trajectories(make_a, make_b, steps=STEPS, seed=0, schedule=None, sigmas=None):
     """Run two optimizers from the same start on the same nonlinear regression.
 
-    The learning rates in the tests below keep the runs out of the chaotic regime: there,
-    two algebraically equal updates that round differently agree to 1e-15 for hundreds of
-    steps and then part (measured: SGD σ=3 at lr=0.05, Adam σ=2 at lr=1e-2, RMSprop with
-    eps=0 at lr=1e-3), which says nothing about the algorithms.
+    ``schedule(step)`` multiplies every group's initial lr (a LambdaLR on both);
+    ``sigmas[step]`` is set as σ before each step.  The learning rates used keep the runs
+    out of the chaotic regime: there, two algebraically equal updates that round
+    differently agree to 1e-15 for hundreds of steps and then part (measured: SGD σ=3 at
+    lr=0.05, Adam σ=2 at lr=1e-2, RMSprop with eps=0 at lr=1e-3), which says nothing about
+    the algorithms.
     """
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(32, 4, generator=gen, dtype=torch.float64)
@@ -130,104 +95,99 @@ def trajectories(make_a, make_b, steps=STEPS, seed=0):
             torch.zeros(8, dtype=torch.float64),
             torch.randn(8, 2, generator=gen, dtype=torch.float64) * 0.5,
             torch.zeros(2, dtype=torch.float64)]
-    pa = [torch.nn.Parameter(t.clone()) for t in init]
-    pb = [torch.nn.Parameter(t.clone()) for t in init]
-    opt_a, opt_b = make_a(pa), make_b(pb)
-    for _ in range(steps):
-        for params, opt in ((pa, opt_a), (pb, opt_b)):
+    runs = []
+    for make in (make_a, make_b):
+        params = [torch.nn.Parameter(t.clone()) for t in init]
+        opt = make(params)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, schedule) if schedule else None
+        runs.append((params, opt, scheduler))
+    for step in range(steps):
+        for params, opt, scheduler in runs:
+            if sigmas is not None:
+                for group in opt.param_groups:
+                    group["sigma"] = float(sigmas[step])
             opt.zero_grad()
             mlp_loss(params, x, y).backward()
             opt.step()
-    return pa, pb
+            if scheduler:
+                scheduler.step()
+    return [params for params, _, _ in runs], [opt for _, opt, _ in runs]
 
 
-def assert_same(pa, pb):
+def assert_same(pa, pb, **tol):
     for a, b in zip(pa, pb):
-        torch.testing.assert_close(a, b, **TOL)
+        torch.testing.assert_close(a, b, **(tol or TOL))
 
 
-@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
-@pytest.mark.parametrize("foreach", [False, True])
-def test_sigma_equal_momentum_is_torch_nesterov(weight_decay, foreach):
-    assert_same(*trajectories(
-        lambda p: SuperSGD(p, lr=0.05, momentum=0.9, sigma=0.9, weight_decay=weight_decay, foreach=foreach),
-        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=weight_decay),
-    ))
+def wavy_lr(step: int) -> float:
+    """An lr factor that changes every step, from 1 down to 0.2 and back."""
+    return 0.6 + 0.4 * math.cos(0.05 * step)
 
 
-@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
-@pytest.mark.parametrize("foreach", [False, True])
-def test_sigma_zero_is_torch_heavy_ball(weight_decay, foreach):
-    assert_same(*trajectories(
-        lambda p: SuperSGD(p, lr=0.05, momentum=0.9, sigma=0.0, weight_decay=weight_decay, foreach=foreach),
-        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=weight_decay),
-    ))
+@pytest.mark.parametrize("info, equivalent, impl", [
+    (info, eq, impl) for info in native_db for eq in info.torch_equivalents for impl in info.impls
+], ids=lambda v: getattr(v, "name", None) or getattr(v, "desc", None) or v)
+def test_coincides_with_torch_under_an_lr_schedule(info, equivalent, impl):
+    lr = 1e-4 if info.name == "SuperRMSprop" else info.base["lr"]  # RMSprop with ε = 0: see trajectories
+    (ours, theirs), _ = trajectories(
+        lambda p: info.make(p, **{"lr": lr, **equivalent.ours}, **info.impl_kwargs(impl)),
+        lambda p: equivalent.torch_optimizer(p, lr),
+        schedule=wavy_lr,
+    )
+    assert_same(ours, theirs)
 
 
-@pytest.mark.parametrize("foreach", [False, True])
-def test_rmsprop_sigma_zero_is_torch_rmsprop_when_eps_conventions_coincide(foreach):
-    # Both epsilons zero: the only setting where sqrt(r + eps) and sqrt(r) + eps agree.
-    # With eps = 0 the normalized step g/sqrt(r) amplifies rounding once a gradient component
-    # nears zero (at lr=1e-3 the two runs agree to 1e-15 for 400 steps, then part by 4e-4):
-    # lr=1e-4 keeps every component's gradient away from zero for the 1000 steps.
-    assert_same(*trajectories(
-        lambda p: SuperRMSprop(p, lr=1e-4, alpha=0.99, eps=0.0, momentum=0.9, sigma=0.0,
-                               weight_decay=1e-2, foreach=foreach),
-        lambda p: torch.optim.RMSprop(p, lr=1e-4, alpha=0.99, eps=0.0, momentum=0.9, weight_decay=1e-2),
-    ))
+@pytest.mark.parametrize("info, impl", [(i, impl) for i in native_db for impl in i.impls if impl != "single"],
+                         ids=lambda v: getattr(v, "name", v))
+def test_implementations_agree_with_sigma_and_lr_changing_every_step(info, impl):
+    """Every implementation against the single-tensor one (float64, 1000 steps, 1e-12)."""
+    sigmas = sigma_sequence(STEPS)
+    kwargs = {"weight_decay": info.weight_decay}
+    (single, other), _ = trajectories(
+        lambda p: info.make(p, **kwargs, **info.impl_kwargs("single")),
+        lambda p: info.make(p, **kwargs, **info.impl_kwargs(impl)),
+        schedule=wavy_lr, sigmas=sigmas, steps=STEPS,
+    )
+    assert_same(single, other)
 
 
-def test_rmsprop_eps_convention_difference_is_as_documented():
-    """ε inside vs outside the root: after one step the ratio is sqrt(r)/sqrt(r + ε) exactly."""
-    grad = torch.tensor([1e-5, 1e-3, 1.0], dtype=torch.float64)
-    steps = []
-    for make in (lambda p: SuperRMSprop([p], lr=1.0, alpha=0.0, eps=1e-7, momentum=0.0, sigma=0.0),
-                 lambda p: torch.optim.RMSprop([p], lr=1.0, alpha=0.0, eps=0.0)):
-        p = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
-        opt = make(p)
-        p.grad = grad.clone()
+@optims(native_db)
+def test_a_schedule_that_reaches_zero_stops_the_parameters(info):
+    """torch's convention: the current lr scales the whole update, so lr = 0 is no step
+    (the paper's velocity form would coast on by up to g/(1−g) steps)."""
+    params = [torch.nn.Parameter(torch.randn(5, dtype=torch.float64))]
+    opt = info.make(params)
+    scheduler = torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=4, power=1.0)
+    target = torch.ones(5, dtype=torch.float64)
+    history = []
+    for _ in range(12):
+        opt.zero_grad()
+        ((params[0] - target) ** 2).sum().backward()
         opt.step()
-        steps.append(p.detach().clone())
-    r = grad**2
-    torch.testing.assert_close(steps[0] / steps[1], r.sqrt() / (r + 1e-7).sqrt(), rtol=1e-14, atol=0)
-
-
-@pytest.mark.parametrize("foreach", [False, True])
-@pytest.mark.parametrize("decoupled", [False, True])
-def test_adam_sigma_zero_is_torch_adam_and_adamw(foreach, decoupled):
-    reference = torch.optim.AdamW if decoupled else torch.optim.Adam
-    assert_same(*trajectories(
-        lambda p: SuperAdam(p, lr=1e-2, sigma=0.0, weight_decay=1e-2, decoupled_weight_decay=decoupled,
-                            foreach=foreach),
-        lambda p: reference(p, lr=1e-2, weight_decay=1e-2),
-    ))
+        scheduler.step()
+        history.append(params[0].detach().clone())
+    assert opt.param_groups[0]["lr"] == 0
+    for later in history[4:]:
+        assert torch.equal(later, history[4])
+    opt.eval()  # the look-ahead of a zero-lr step is zero: θ = φ
+    assert torch.equal(params[0].detach(), history[-1])
 
 
 @pytest.mark.parametrize("sigma", [0.0, 0.9, 3.0])
 def test_wrapped_sgd_is_super_sgd(sigma):
     # lr=0.02: at lr=0.05 and σ=3 this regression is chaotic (the runs agree to 1e-14 for
     # 400 steps, then rounding differences grow to 0.2 by step 1000).
-    assert_same(*trajectories(
+    (a, b), _ = trajectories(
         lambda p: SuperAccelerate(torch.optim.SGD(p, lr=0.02, momentum=0.9), sigma=sigma),
         lambda p: SuperSGD(p, lr=0.02, momentum=0.9, sigma=sigma),
-    ))
+    )
+    assert_same(a, b)
 
 
 @pytest.mark.parametrize("sigma", [0.0, 2.0])
 def test_wrapped_adam_is_super_adam(sigma):
-    assert_same(*trajectories(
+    (a, b), _ = trajectories(
         lambda p: SuperAccelerate(torch.optim.Adam(p, lr=1e-3), sigma=sigma),
         lambda p: SuperAdam(p, lr=1e-3, sigma=sigma),
-    ))
-
-
-@pytest.mark.parametrize("make", [
-    lambda p, fe: SuperSGD(p, lr=0.05, sigma=3.0, weight_decay=1e-3, foreach=fe),
-    lambda p, fe: SuperRMSprop(p, lr=1e-3, sigma=3.0, weight_decay=1e-3, foreach=fe),
-    lambda p, fe: SuperAdam(p, lr=1e-2, sigma=3.0, weight_decay=1e-3, foreach=fe),
-    lambda p, fe: SuperAdam(p, lr=1e-2, sigma=3.0, weight_decay=1e-3, decoupled_weight_decay=True, foreach=fe),
-], ids=["sgd", "rmsprop", "adam", "adamw"])
-def test_foreach_and_single_tensor_paths_are_identical(make):
-    pa, pb = trajectories(lambda p: make(p, True), lambda p: make(p, False), steps=300)
-    for a, b in zip(pa, pb):
-        assert torch.equal(a, b)
+    )
+    assert_same(a, b)

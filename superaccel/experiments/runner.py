@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..optim import SuperRMSprop, SuperSGD
-from ..optim._core import LookaheadOptimizer
+from ..optim import SuperOptimizer
 from ..problems import Problem
 
 DIVERGED_NORM = 1e12
@@ -74,7 +74,7 @@ class Trajectory:
 def run(problem: Problem, spec: OptimizerSpec, steps: int) -> Trajectory:
     theta = torch.nn.Parameter(torch.tensor(problem.start(), dtype=torch.float64))
     optimizer = spec.build([theta])
-    lookahead = isinstance(optimizer, LookaheadOptimizer)
+    lookahead = isinstance(optimizer, SuperOptimizer)
     thetas = np.full((steps + 1, problem.dim), np.nan)
     losses = np.full(steps + 1, np.nan)
     diverged_at = None

@@ -9,15 +9,17 @@ instead of at :math:`\theta_t` (Eq. 4 of Nakerst, Brennan & Haque).  During trai
 the parameters hold :math:`\phi`, so a training loop needs one forward/backward per step
 and no closure, exactly as with ``torch.optim.SGD(nesterov=True)``.
 
-Every optimizer keeps the last step :math:`s_{t-1}` in ``state[p]["velocity"]`` and, per
-parameter group, the σ that the parameters currently hold in ``group["applied_sigma"]``:
+Each parameter group remembers the hyperparameters its look-ahead was formed with:
+``group["applied_sigma"]`` and, for the native optimizers, ``group["applied_lr"]`` (the
+learning rate of the last step, which scales :math:`s_{t-1}`).  Keeping them apart from
+``sigma`` and ``lr`` is what lets a user or a schedule change either between steps without
+moving :math:`\theta`: the new values are used for the look-ahead formed at the next
+:meth:`~SuperOptimizer.step`.
 
-.. math:: \text{param} = \theta + \text{applied\_sigma}\cdot\text{velocity}
-          \quad\text{(train mode)}, \qquad \text{param} = \theta \quad\text{(eval mode)}.
-
-Keeping ``applied_sigma`` apart from ``sigma`` is what lets a user or a schedule change
-``group["sigma"]`` between steps without moving :math:`\theta`: the new value is used for the
-look-ahead formed at the next :meth:`step`.
+Hyperparameters reach the update kernels through :func:`kernel_scalar`: Python numbers in
+eager mode (the fastest form for ``alpha=`` arguments), 0-d tensors while ``torch.compile``
+traces the step, so that a σ or a learning rate that changes every step is data for the
+compiled graph instead of a constant it must be recompiled for.
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-__all__ = ["LookaheadOptimizer", "check_hyperparameter"]
+__all__ = ["SuperOptimizer", "check_hyperparameter", "check_lr", "check_sigma"]
 
-VELOCITY = "velocity"
+Scalar = float | Tensor
+
+
+# ---- validation ----------------------------------------------------------------------
 
 
 def check_hyperparameter(
@@ -45,13 +50,9 @@ def check_hyperparameter(
 ) -> None:
     """Raise ``ValueError(f"Invalid {name}: {value}")`` unless ``low <= value < high``.
 
-    The comparison is written so that NaN fails it, and booleans and strings are refused
-    before they reach the arithmetic (``True`` would pass as 1).
+    The comparison is written so that NaN fails it, and booleans, strings and tensors are
+    refused before they reach the arithmetic (``True`` would pass as 1).
     """
-    if isinstance(value, Tensor):
-        if value.numel() != 1:
-            raise ValueError(f"Invalid {name}: tensor {name} must have one element")
-        value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"Invalid {name}: {value!r}")
     upper_ok = value <= high if high_inclusive else value < high
@@ -59,21 +60,86 @@ def check_hyperparameter(
         raise ValueError(f"Invalid {name}: {value}")
 
 
+def check_lr(lr: Any) -> None:
+    """A learning rate is a finite number ≥ 0 or a 1-element tensor holding one (as in torch)."""
+    if isinstance(lr, Tensor):
+        if lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if lr.is_complex() or not (0 <= lr.item() < math.inf):
+            raise ValueError(f"Invalid learning rate: {lr}")
+        return
+    check_hyperparameter("learning rate", lr)
+
+
 def check_sigma(sigma: Any) -> None:
+    if isinstance(sigma, Tensor):
+        raise ValueError(f"Invalid sigma value: {sigma!r} (sigma is a float; a float that changes every step "
+                         "does not make torch.compile recompile the step)")
     check_hyperparameter("sigma value", sigma)
 
 
-def default_foreach(params: list[Tensor]) -> bool:
-    """torch's rule: the multi-tensor path where foreach kernels exist (CUDA and friends).
+def check_implementation_flags(foreach: bool | None, fused: bool | None) -> None:
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
-    On the CPU torch's own optimizers default to the single-tensor loop because the
-    foreach "kernels" there are a Python-free loop with no fusion, and the per-tensor loop
-    keeps each tensor in cache across the update's operations.
+
+# ---- hyperparameters as the kernels take them ----------------------------------------
+
+
+def kernel_scalar(value: Scalar, reference: Tensor) -> Scalar:
+    """A hyperparameter for the update kernels.
+
+    Eager mode: a Python float (a tensor learning rate is read once; for a CUDA tensor this
+    synchronizes, as ``alpha=tensor`` does in torch.optim).  While ``torch.compile`` traces
+    the step: a 0-d float64 tensor on the parameters' device, made by arithmetic so that
+    Dynamo treats a changing value as data (``fill_`` and ``torch.tensor`` of a traced float
+    would specialize on it, and a 0-d float64 *input* that is written to loses the write).
     """
-    from torch.optim.optimizer import _default_to_fused_or_foreach
+    if torch.compiler.is_compiling():
+        base = torch.zeros((), dtype=torch.float64, device=reference.device)
+        return base + value.reshape(()).to(base) if isinstance(value, Tensor) else base + value
+    return value.item() if isinstance(value, Tensor) else value
 
-    _, foreach = _default_to_fused_or_foreach(params, differentiable=False, use_fused=False)
-    return foreach
+
+def add_scaled_(out: Tensor, other: Tensor, coeff: Scalar) -> None:
+    """``out += coeff * other`` (skipped for a Python zero, like an absent term)."""
+    if isinstance(coeff, Tensor):
+        out.add_(other * coeff.to(out.dtype))
+    elif coeff != 0:
+        out.add_(other, alpha=coeff)
+
+
+def addcdiv_scaled_(out: Tensor, numerator: Tensor, denominator: Tensor, coeff: Scalar) -> None:
+    """``out += coeff * numerator / denominator``."""
+    if isinstance(coeff, Tensor):
+        out.add_(numerator / denominator * coeff.to(out.dtype))
+    elif coeff != 0:
+        out.addcdiv_(numerator, denominator, value=coeff)
+
+
+def mul_(out: Tensor, factor: Scalar) -> None:
+    """``out *= factor`` (skipped for a Python one)."""
+    if isinstance(factor, Tensor):
+        out.mul_(factor.to(out.dtype))
+    elif factor != 1:
+        out.mul_(factor)
+
+
+def foreach_add_scaled_(outs: list[Tensor], others: list[Tensor], coeff: Scalar) -> None:
+    if isinstance(coeff, Tensor):
+        torch._foreach_add_(outs, torch._foreach_mul(others, coeff.to(outs[0].dtype)))
+    elif coeff != 0:
+        torch._foreach_add_(outs, others, alpha=coeff)
+
+
+def foreach_scalars(values: list[Scalar], like: Tensor) -> list[float] | list[Tensor]:
+    """Per-tensor coefficients for a foreach op: floats, or 0-d tensors of ``like``'s dtype."""
+    if values and isinstance(values[0], Tensor):
+        return [v.to(like.dtype) for v in values]
+    return values
+
+
+# ---- tensors -------------------------------------------------------------------------
 
 
 def as_real(*tensor_lists: list[Tensor]) -> None:
@@ -92,22 +158,67 @@ def real_view(tensor: Tensor) -> Tensor:
     return torch.view_as_real(tensor) if torch.is_complex(tensor) else tensor
 
 
-def group_by_device_and_dtype(tensor_lists: list[list[Tensor]]):
+def group_by_device_and_dtype(tensor_lists: list[list[Tensor]]) -> list[list[list[Tensor]]]:
     """Bucket aligned tensor lists by (device, dtype) for the foreach kernels."""
     grouped = Optimizer._group_tensors_by_device_and_dtype(tensor_lists)
     return [lists for lists, _ in grouped.values()]
 
 
-class LookaheadOptimizer(Optimizer):
-    """Base class: parameters hold the look-ahead point φ while training.
+def select_implementation(params: list[Tensor], foreach: bool | None, fused: bool | None) -> str:
+    """"single", "foreach" or "fused", from the flags; both ``None`` follows torch's rule.
 
-    Subclasses implement :meth:`_update_group`, which receives the parameters that have
-    gradients and must leave ``param = θ_new + sigma * velocity_new``, given
-    ``param = θ + applied_sigma * velocity`` on entry.
+    torch's rule: the multi-tensor path where foreach kernels exist (CUDA and friends), the
+    single-tensor loop on the CPU.  On the CPU torch's foreach "kernels" are an unfused loop
+    over tensors, slower than the per-tensor loop, which keeps each tensor in cache across
+    the update's operations.  ``fused`` is never picked by default: its first step compiles
+    a kernel (seconds on a CPU, see ``docs/benchmarks.md``), which a user should opt into.
     """
+    if fused:
+        return "fused"
+    if foreach is None and fused is None:
+        from torch.optim.optimizer import _default_to_fused_or_foreach
+
+        _, foreach = _default_to_fused_or_foreach(params, differentiable=False, use_fused=False)
+    return "foreach" if foreach else "single"
+
+
+def fused_supported_devices() -> list[str]:
+    return ["cpu", "cuda"]
+
+
+def check_fused_support(param: Tensor) -> None:
+    """torch's check and wording for ``fused=True`` (the conformance suite matches it)."""
+    devices = fused_supported_devices()
+    if not (param.device.type in devices and (torch.is_floating_point(param) or param.is_complex())):
+        raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of "
+                           f"supported devices: {devices} but {param.dtype} and {param.device.type}")
+
+
+# ---- the optimizer base class ----------------------------------------------------------
+
+
+class SuperOptimizer(Optimizer):
+    """Base class of the super-accelerated optimizers: parameters hold the look-ahead point φ
+    while training.
+
+    Subclasses implement
+
+    - :meth:`_update_group`, which receives the parameters that have gradients and must
+      leave ``param = θ_new + σ·s_new`` given ``param = θ + applied_sigma·s_last`` on entry;
+    - :meth:`_shift_lookahead`, which moves parameters between φ and θ for given σ and lr
+      (used by :meth:`train`, :meth:`eval` and for parameters that got no gradient);
+    - :meth:`_validate_group`, the constructor's checks on a group's current values.
+    """
+
+    #: The per-parameter state keys this optimizer writes; a state_dict with others is foreign.
+    state_keys: frozenset[str] = frozenset()
+    #: Whether the look-ahead scales with the learning rate of the last step (true of the
+    #: native optimizers, whose last step is lr × a buffer; the wrapper stores the step itself).
+    lookahead_scales_with_lr: bool = True
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]) -> None:
         check_sigma(defaults["sigma"])
+        check_implementation_flags(defaults.get("foreach"), defaults.get("fused"))
         defaults = {**defaults, "train_mode": True}
         super().__init__(params, defaults)
 
@@ -116,80 +227,109 @@ class LookaheadOptimizer(Optimizer):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if "sigma" in param_group:
             check_sigma(param_group["sigma"])
+        if "lr" in param_group:
+            check_lr(param_group["lr"])
         # A group added to an optimizer in eval mode starts in eval mode, so that one
         # train() later moves every group together.
         if self.param_groups and "train_mode" not in param_group:
             param_group["train_mode"] = self.param_groups[0]["train_mode"]
         super().add_param_group(param_group)
+        self._need_fused_check = True
         param_group.setdefault("applied_sigma", param_group["sigma"])
+        if self.lookahead_scales_with_lr:
+            param_group.setdefault("applied_lr", _copy_lr(param_group["lr"]))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         for group in self.param_groups:
             group.setdefault("maximize", False)
             group.setdefault("foreach", None)
+            group.setdefault("fused", None)
             group.setdefault("train_mode", True)
             group.setdefault("applied_sigma", group["sigma"])
+            if self.lookahead_scales_with_lr:
+                group.setdefault("applied_lr", _copy_lr(group["lr"]))
 
     # -- checkpoints ------------------------------------------------------------------
 
-    #: The per-parameter state keys this optimizer writes; a state_dict with others is foreign.
-    state_keys: frozenset[str] = frozenset({VELOCITY})
-
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state_dict saved by this optimizer (in train or eval mode).
+        """Load a state_dict saved by this optimizer (in train or eval mode), or by an older
+        version of it, or by the torch optimizer it extends (:meth:`_convert_state_dict`).
 
-        A state_dict of another optimizer is a ValueError naming what does not fit, except
-        the conversions a subclass offers in :meth:`_convert_foreign_state_dict`.
+        A state_dict of another optimizer is a ValueError naming what does not fit.
         """
-        state_dict = self._convert_foreign_state_dict(state_dict)
         name = type(self).__name__
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
             raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups'")
+        state_dict = self._convert_state_dict(state_dict)
         for group in state_dict["param_groups"]:
             if "sigma" not in group:
                 raise ValueError(f"{name}.load_state_dict: a param group has no 'sigma'; this state_dict was "
                                  f"saved by another optimizer (group keys: {sorted(k for k in group if k != 'params')})")
         for index, param_state in state_dict["state"].items():
-            if set(param_state) != self.state_keys:
+            if not set(param_state) <= self.state_keys:
                 raise ValueError(f"{name}.load_state_dict: the state of parameter {index} has keys "
                                  f"{sorted(param_state)}, {name} keeps {sorted(self.state_keys)}; this "
                                  "state_dict was saved by another optimizer")
         super().load_state_dict(state_dict)
 
-    def _convert_foreign_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+    def _convert_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """Hook for subclasses: migrate older or foreign (torch) state_dicts. Identity here."""
         return state_dict
+
+    def _from_torch(self, state_dict: dict[str, Any], torch_name: str, *,
+                    lookahead: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
+        """A torch SGD/RMSprop state_dict as this optimizer's: the same buffer and learning-rate
+        convention.  torch's parameters hold θ − a·lr·b with ``a = lookahead(group)`` (g for
+        Nesterov, 0 otherwise), which becomes ``applied_sigma``; the loaded groups keep this
+        optimizer's σ, used from the next step."""
+        name = type(self).__name__
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: the {torch_name} state_dict has {len(groups)} param groups, "
+                             f"this optimizer {len(self.param_groups)}")
+        converted = []
+        for saved, mine in zip(groups, self.param_groups):
+            if saved.get("dampening", 0) != 0:
+                raise ValueError(f"{name}.load_state_dict: {torch_name} dampening {saved['dampening']} has no "
+                                 f"{name} equivalent (only dampening=0 migrates)")
+            if saved.get("centered", False):
+                raise ValueError(f"{name}.load_state_dict: a centered {torch_name} has no {name} equivalent")
+            group = {k: v for k, v in saved.items() if k in mine or k == "params"}
+            group.update(sigma=mine["sigma"], train_mode=True, applied_sigma=lookahead(saved),
+                         applied_lr=_copy_lr(saved["lr"]))
+            converted.append(group)
+        state = {index: {k: v for k, v in s.items() if k in self.state_keys and v is not None}
+                 for index, s in state_dict["state"].items()}
+        return {"state": state, "param_groups": converted}
 
     # -- train / eval -----------------------------------------------------------------
 
     @torch.no_grad()
-    def train(self, mode: bool = True) -> LookaheadOptimizer:
+    def train(self, mode: bool = True) -> SuperOptimizer:
         """Put the look-ahead point φ into the parameters (the training state).
 
         Idempotent; ``train(False)`` is :meth:`eval`.
         """
         for group in self.param_groups:
             if group["train_mode"] != mode:
-                sign = 1.0 if mode else -1.0
-                self._shift_by_velocity(group["params"], sign * group["applied_sigma"])
+                self._shift_lookahead(group, self._params_with_state(group), sigma=group["applied_sigma"],
+                                      lr=group.get("applied_lr"), to_theta=not mode)
                 group["train_mode"] = mode
         return self
 
-    def eval(self) -> LookaheadOptimizer:
+    def eval(self) -> SuperOptimizer:
         """Put θ into the parameters: evaluate, checkpoint or export in this mode."""
         return self.train(False)
 
-    def _shift_by_velocity(self, params: Iterable[Tensor], alpha: float) -> None:
-        """params += alpha * velocity, for every parameter that has a velocity."""
-        if alpha == 0:
-            return
-        pairs = [(p, self.state[p][VELOCITY]) for p in params if VELOCITY in self.state.get(p, {})]
-        if not pairs:
-            return
-        ps, vs = (list(t) for t in zip(*pairs))
-        as_real(ps, vs)
-        for device_ps, device_vs in group_by_device_and_dtype([ps, vs]):
-            torch._foreach_add_(device_ps, device_vs, alpha=alpha)
+    def _params_with_state(self, group: dict[str, Any]) -> list[Tensor]:
+        return [p for p in group["params"] if self.state.get(p)]
+
+    def _shift_lookahead(self, group: dict[str, Any], params: list[Tensor], *, sigma: Scalar, lr: Scalar | None,
+                         to_theta: bool) -> None:
+        """Move ``params`` from φ = θ + σ·s to θ (``to_theta``) or back, s being the last step
+        expressed at learning rate ``lr``."""
+        raise NotImplementedError
 
     # -- step -------------------------------------------------------------------------
 
@@ -202,7 +342,12 @@ class LookaheadOptimizer(Optimizer):
                     "optimizer.train() before training steps (and optimizer.eval() before "
                     "evaluating or checkpointing)."
                 )
-            check_sigma(group["sigma"])
+            if not torch.compiler.is_compiling():  # the checks read traced floats as numbers
+                check_sigma(group["sigma"])
+                self._validate_group(group)
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        """Re-run the constructor's checks on values a user may have set by hand."""
 
     def _params_with_grad(self, group: dict[str, Any]) -> list[Tensor]:
         params = []
@@ -215,20 +360,40 @@ class LookaheadOptimizer(Optimizer):
                     "gradient (e.g. nn.Embedding(sparse=False))"
                 )
             params.append(p)
+        if group.get("fused") and getattr(self, "_need_fused_check", True):
+            for p in params:
+                check_fused_support(p)
+            self._need_fused_check = False  # as torch: once, until the parameters change
         return params
 
     def _finish_group(self, group: dict[str, Any], stepped: list[Tensor]) -> None:
-        """Re-form the look-ahead of parameters that got no gradient this step.
+        """Record the hyperparameters the new look-ahead was formed with, and re-form the
+        look-ahead of parameters that got no gradient this step.
 
-        Their θ and velocity stay as they are (torch skips such parameters), but if σ
-        changed they must now hold θ + σ·velocity like the rest of the group.
+        Their θ and last step stay as they are (torch skips such parameters), but if σ or
+        the learning rate changed they must now hold θ + σ·s like the rest of the group.
         """
-        change = group["sigma"] - group["applied_sigma"]
-        if change != 0:
-            stepped_ids = {id(p) for p in stepped}
-            idle = [p for p in group["params"] if id(p) not in stepped_ids]
-            self._shift_by_velocity(idle, change)
+        lr = group.get("lr")
+        stepped_ids = {id(p) for p in stepped}
+        idle = [p for p in self._params_with_state(group) if id(p) not in stepped_ids]
+        if idle and (torch.compiler.is_compiling() or self._lookahead_changed(group)):
+            self._shift_lookahead(group, idle, sigma=group["applied_sigma"], lr=group.get("applied_lr"),
+                                  to_theta=True)
+            self._shift_lookahead(group, idle, sigma=group["sigma"], lr=lr, to_theta=False)
         group["applied_sigma"] = group["sigma"]
+        if self.lookahead_scales_with_lr:
+            if isinstance(lr, Tensor) and isinstance(group["applied_lr"], Tensor):
+                group["applied_lr"].copy_(lr.reshape(group["applied_lr"].shape))
+            else:
+                group["applied_lr"] = _copy_lr(lr)
+
+    def _lookahead_changed(self, group: dict[str, Any]) -> bool:
+        if group["sigma"] != group["applied_sigma"]:
+            return True
+        if not self.lookahead_scales_with_lr:
+            return False
+        lr, applied = group["lr"], group["applied_lr"]
+        return bool((lr != applied).any()) if isinstance(lr, Tensor) or isinstance(applied, Tensor) else lr != applied
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -253,14 +418,61 @@ class LookaheadOptimizer(Optimizer):
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         raise NotImplementedError
 
-    def _velocity(self, p: Tensor) -> Tensor:
+    def _fused_views(self) -> dict[int, tuple[Tensor, ...]]:
+        """Flat views of parameters and buffers kept between steps by the fused kernels
+        (not part of the state: rebuilt when a tensor's address changes)."""
+        return self.__dict__.setdefault("_fused_view_cache", {})
+
+    def _buffer(self, p: Tensor, key: str) -> Tensor:
+        """The state tensor ``key`` of ``p``, created as zeros on first use."""
         state = self.state[p]
-        if VELOCITY not in state:
-            state[VELOCITY] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        return state[VELOCITY]
+        if key not in state:
+            state[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return state[key]
 
 
-def resolve_foreach(foreach: bool | None, params: list[Tensor]) -> bool:
-    if foreach is None:
-        return default_foreach(params)
-    return foreach
+def _copy_lr(lr: Any) -> Any:
+    """The applied learning rate must not alias a tensor lr that a scheduler fills in place."""
+    return lr.detach().clone() if isinstance(lr, Tensor) else lr
+
+
+class BufferLookahead(SuperOptimizer):
+    """A look-ahead that is the learning rate times one state buffer: s = −lr·b.
+
+    SuperSGD and SuperRMSprop keep torch's gradient accumulator b (``momentum_buffer``)
+    and take a step of −lr·b, so φ = θ + σ·s = θ − σ·lr·b.
+    """
+
+    lookahead_buffer = "momentum_buffer"
+
+    @torch.no_grad()
+    def _shift_lookahead(self, group, params, *, sigma, lr, to_theta):
+        if not params:
+            return
+        # θ = φ + σ·lr·b;  φ = θ − σ·lr·b
+        coeff = kernel_scalar(sigma, params[0]) * kernel_scalar(lr, params[0])
+        coeff = coeff if to_theta else -coeff
+        ps = list(params)
+        bufs = [self.state[p][self.lookahead_buffer] for p in ps]
+        as_real(ps, bufs)
+        for device_ps, device_bufs in group_by_device_and_dtype([ps, bufs]):
+            foreach_add_scaled_(device_ps, device_bufs, coeff)
+
+    def _from_velocity_form(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """superaccel 0.1 kept the paper's velocity m (lr inside) instead of torch's b = −m/lr."""
+        if not any("velocity" in s for s in state_dict["state"].values()):
+            return state_dict
+        lr_of = {}
+        for group in state_dict["param_groups"]:
+            lr = float(group["lr"])
+            if lr == 0:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: a superaccel 0.1 state_dict saved with "
+                                 "lr=0 cannot be converted (its velocity does not determine the momentum buffer)")
+            lr_of.update({index: lr for index in group["params"]})
+        state = {}
+        for index, s in state_dict["state"].items():
+            s = dict(s)
+            if "velocity" in s:
+                s[self.lookahead_buffer] = s.pop("velocity") / -lr_of[index]
+            state[index] = s
+        return {**state_dict, "state": state}

@@ -8,12 +8,19 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from ._core import LookaheadOptimizer, as_real, check_sigma, group_by_device_and_dtype
+from ._core import (
+    SuperOptimizer,
+    as_real,
+    check_sigma,
+    foreach_add_scaled_,
+    group_by_device_and_dtype,
+    kernel_scalar,
+)
 
 __all__ = ["SuperAccelerate"]
 
 
-class SuperAccelerate(LookaheadOptimizer):
+class SuperAccelerate(SuperOptimizer):
     r"""Super-accelerates any ``torch.optim.Optimizer``.
 
     The base optimizer turns a gradient into a step :math:`s_t = \theta_{t+1} - \theta_t`.
@@ -51,13 +58,19 @@ class SuperAccelerate(LookaheadOptimizer):
         >>> scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=30)
     """
 
+    state_keys = frozenset({"velocity"})
+    lookahead_scales_with_lr = False  # the velocity buffer is the last step itself
+
     def __init__(self, base_optimizer: Optimizer, sigma: float = 2.0) -> None:
         if not isinstance(base_optimizer, Optimizer):
             raise TypeError(
                 f"SuperAccelerate needs a torch.optim.Optimizer, got {type(base_optimizer).__name__}"
             )
-        if isinstance(base_optimizer, LookaheadOptimizer):
+        if isinstance(base_optimizer, SuperOptimizer):
             raise TypeError(f"{type(base_optimizer).__name__} is already super-accelerated")
+        if isinstance(base_optimizer, torch.optim.LBFGS):
+            raise TypeError("SuperAccelerate does not support LBFGS: it evaluates the closure several times per "
+                            "step at points of its own, so there is no single last step to look ahead by")
         self.base_optimizer = base_optimizer
         # Optimizer.__init__ re-adds the base's group dicts themselves (add_param_group keeps
         # the dict), so both optimizers see one set of groups: sigma lands in the base's.
@@ -66,6 +79,11 @@ class SuperAccelerate(LookaheadOptimizer):
 
     def __repr__(self) -> str:
         return f"SuperAccelerate({self.base_optimizer!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # torch.optim.Optimizer pickles defaults, state and param_groups only; the base
+        # optimizer must travel too (copy.deepcopy, torch.save of the optimizer)
+        return {**super().__getstate__(), "base_optimizer": self.base_optimizer}
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group to both optimizers: the base fills in its own defaults in the same dict."""
@@ -86,14 +104,14 @@ class SuperAccelerate(LookaheadOptimizer):
         buckets = [self._buckets(params) for params in stepped]
         for group, group_buckets in zip(self.param_groups, buckets):
             for params, velocities in group_buckets:
-                torch._foreach_add_(params, velocities, alpha=-group["applied_sigma"])  # θ_t
+                foreach_add_scaled_(params, velocities, -kernel_scalar(group["applied_sigma"], params[0]))  # θ_t
                 torch._foreach_copy_(velocities, params)  # keep θ_t to difference later
         self.base_optimizer.step()
         for group, params_with_grad, group_buckets in zip(self.param_groups, stepped, buckets):
             for params, velocities in group_buckets:
                 torch._foreach_sub_(velocities, params)  # θ_t - θ_{t+1} = -s_t
                 torch._foreach_neg_(velocities)
-                torch._foreach_add_(params, velocities, alpha=group["sigma"])  # θ_{t+1} + σ s_t
+                foreach_add_scaled_(params, velocities, kernel_scalar(group["sigma"], params[0]))  # θ_{t+1} + σ s_t
             self._finish_group(group, params_with_grad)
         return loss
 
@@ -101,9 +119,18 @@ class SuperAccelerate(LookaheadOptimizer):
         """(params, velocities) as real views, bucketed by device and dtype."""
         if not params:
             return []
-        ps, vs = list(params), [self._velocity(p) for p in params]
+        ps, vs = list(params), [self._buffer(p, "velocity") for p in params]
         as_real(ps, vs)
         return [(bucket_ps, bucket_vs) for bucket_ps, bucket_vs in group_by_device_and_dtype([ps, vs])]
+
+    @torch.no_grad()
+    def _shift_lookahead(self, group, params, *, sigma, lr, to_theta):
+        """θ = φ − σ·velocity, φ = θ + σ·velocity (the velocity is the last step itself)."""
+        if not params:
+            return
+        coeff = kernel_scalar(sigma, params[0])
+        for bucket_ps, bucket_vs in self._buckets(params):
+            foreach_add_scaled_(bucket_ps, bucket_vs, -coeff if to_theta else coeff)
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

@@ -8,24 +8,30 @@ import torch
 from torch import Tensor
 
 from ._core import (
-    LookaheadOptimizer,
+    BufferLookahead,
+    Scalar,
+    add_scaled_,
     as_real,
     check_hyperparameter,
+    check_lr,
+    foreach_add_scaled_,
     group_by_device_and_dtype,
+    kernel_scalar,
     real_view,
-    resolve_foreach,
+    select_implementation,
 )
+from ._fused import FusedKernel, opmath
 
 __all__ = ["SuperRMSprop", "super_rmsprop"]
 
 
-class SuperRMSprop(LookaheadOptimizer):
-    state_keys = frozenset({"square_avg", "velocity"})
+class SuperRMSprop(BufferLookahead):
+    state_keys = frozenset({"square_avg", "momentum_buffer"})
 
     def __init__(
         self,
         params,
-        lr: float,
+        lr: float | Tensor = 1e-2,
         alpha: float = 0.999,
         eps: float = 1e-7,
         momentum: float = 0.9,
@@ -34,36 +40,39 @@ class SuperRMSprop(LookaheadOptimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
-        check_hyperparameter("learning rate", lr)
+        check_lr(lr)
         check_hyperparameter("alpha value", alpha, 0.0, 1.0)
         check_hyperparameter("epsilon value", eps)
         check_hyperparameter("momentum value", momentum, 0.0, 1.0)
         check_hyperparameter("weight_decay value", weight_decay)
-        defaults = dict(
-            lr=lr,
-            alpha=alpha,
-            eps=eps,
-            momentum=momentum,
-            sigma=sigma,
-            weight_decay=weight_decay,
-            maximize=maximize,
-            foreach=foreach,
-        )
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, momentum=momentum, sigma=sigma, weight_decay=weight_decay,
+                        maximize=maximize, foreach=foreach, fused=fused)
         super().__init__(params, defaults)
 
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        check_lr(group["lr"])
+        check_hyperparameter("alpha value", group["alpha"], 0.0, 1.0)
+        check_hyperparameter("epsilon value", group["eps"])
+        check_hyperparameter("momentum value", group["momentum"], 0.0, 1.0)
+        check_hyperparameter("weight_decay value", group["weight_decay"])
+
+    def _convert_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """Migrate a ``torch.optim.RMSprop`` state_dict (not centered) and SuperRMSprop's own
+        older (velocity) form.  torch's parameters hold θ, so ``applied_sigma`` starts at 0.
+        torch adds ε outside the root; the loaded ``eps`` is used inside it from here on."""
+        groups = state_dict["param_groups"]
+        if groups and all("centered" in g and "sigma" not in g for g in groups):
+            return self._from_torch(state_dict, "RMSprop", lookahead=lambda g: 0.0)
+        return self._from_velocity_form(state_dict)
+
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
-        square_avgs = []
-        for p in params:
-            state = self.state[p]
-            if "square_avg" not in state:
-                state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            square_avgs.append(state["square_avg"])
         super_rmsprop(
             params,
             [p.grad for p in params],
-            square_avgs,
-            [self._velocity(p) for p in params],
+            [self._buffer(p, "square_avg") for p in params],
+            [self._buffer(p, "momentum_buffer") for p in params],
             lr=group["lr"],
             alpha=group["alpha"],
             eps=group["eps"],
@@ -73,26 +82,37 @@ class SuperRMSprop(LookaheadOptimizer):
             weight_decay=group["weight_decay"],
             maximize=group["maximize"],
             foreach=group["foreach"],
+            fused=group["fused"],
+            fused_views=self._fused_views(),
         )
 
 
 SuperRMSprop.__doc__ = r"""Implements RMSProp with momentum and super-acceleration, Eq. (16) of the paper.
 
+    In torch's convention (the momentum buffer :math:`b` accumulates normalized gradients and
+    the current learning rate scales the step):
+
     .. math::
        \begin{aligned}
-            &\textbf{input}: \eta \text{ (lr)},\ \beta_2 \text{ (alpha)},\ \epsilon \text{ (eps)},
+            &\textbf{input}: \gamma_t \text{ (lr)},\ \beta_2 \text{ (alpha)},\ \epsilon \text{ (eps)},
                 \ g \text{ (momentum)},\ \sigma \text{ (sigma)},\ \lambda \text{ (weight decay)} \\
             &\textbf{for}\ t = 0, 1, \ldots: \\
-            &\quad \phi_t \leftarrow \theta_t + \sigma\, m_{t-1} \\
+            &\quad \phi_t \leftarrow \theta_t - \sigma\, \gamma_t\, b_{t-1}
+                \qquad \text{(the parameters hold } \phi_t \text{ in train mode)} \\
             &\quad G_t \leftarrow \nabla L(\phi_t) + \lambda\, \phi_t \\
             &\quad r_t \leftarrow \beta_2\, r_{t-1} + (1 - \beta_2)\, G_t^2 \\
-            &\quad m_t \leftarrow g\, m_{t-1} - \frac{\eta}{\sqrt{r_t + \epsilon}}\, G_t \\
-            &\quad \theta_{t+1} \leftarrow \theta_t + m_t
+            &\quad b_t \leftarrow g\, b_{t-1} + G_t / \sqrt{r_t + \epsilon} \\
+            &\quad \theta_{t+1} \leftarrow \theta_t - \gamma_t\, b_t
        \end{aligned}
 
+    With a constant learning rate :math:`m = -\gamma b` is the paper's velocity and this is
+    Eq. (16) exactly.  Under a schedule the whole update is scaled by the current learning
+    rate, as in ``torch.optim.RMSprop``, so a learning rate of 0 stops the parameters.
+
     Args:
-        params (iterable): iterable of parameters or dicts defining parameter groups.
-        lr (float): learning rate :math:`\eta`.
+        params (iterable): iterable of parameters or named parameters to optimize, or dicts
+            defining parameter groups.
+        lr (float, Tensor, optional): learning rate :math:`\gamma` (default: 1e-2, torch's).
         alpha (float, optional): smoothing constant of the squared-gradient average, the
             paper's :math:`\beta_2` under torch's name (default: 0.999, the paper's value).
         eps (float, optional): :math:`\epsilon`, added *inside* the square root as in the
@@ -102,18 +122,19 @@ SuperRMSprop.__doc__ = r"""Implements RMSProp with momentum and super-accelerati
             :class:`SuperSGD` for why).
         weight_decay (float, optional): L2 penalty, taken at the look-ahead point (default: 0).
         maximize (bool, optional): maximize the objective (default: False).
-        foreach (bool, optional): use the multi-tensor implementation (default: None, as torch).
+        foreach (bool, optional): use the multi-tensor implementation (default: None).
+        fused (bool, optional): use the fused implementation (default: None, see :class:`SuperSGD`).
 
     .. note::
         ``torch.optim.RMSprop`` adds its epsilon *outside* the root,
-        :math:`g/(\sqrt{r} + \epsilon')`.  With both epsilons zero the two coincide and
-        ``SuperRMSprop(sigma=0, momentum=g)`` follows ``RMSprop(momentum=g)`` exactly.
-        Otherwise the steps differ by the factor :math:`(\sqrt{r}+\epsilon')/\sqrt{r+\epsilon}`.
-        Against torch with :math:`\epsilon' = 0` and ours at the default
-        :math:`\epsilon = 10^{-7}`, ours is smaller by :math:`1 - \sqrt{r/(r+\epsilon)}
-        \approx \epsilon/2r`: under 5e-4 once :math:`r > 10^{-4}`, approaching 100 % where
-        :math:`r \ll \epsilon` (a vanishing gradient history, where ours stays bounded).  torch's momentum
-        buffer is in gradient units with lr outside; the two agree for a constant lr.
+        :math:`G/(\sqrt{r} + \epsilon')`.  With both epsilons zero the two coincide and
+        ``SuperRMSprop(sigma=0, momentum=g)`` follows ``RMSprop(momentum=g)`` exactly, under
+        any learning-rate schedule.  Otherwise the steps differ by the factor
+        :math:`(\sqrt{r}+\epsilon')/\sqrt{r+\epsilon}`.  Against torch with
+        :math:`\epsilon' = 0` and ours at the default :math:`\epsilon = 10^{-7}`, ours is
+        smaller by :math:`1 - \sqrt{r/(r+\epsilon)} \approx \epsilon/2r`: under 5e-4 once
+        :math:`r > 10^{-4}`, approaching 100 % where :math:`r \ll \epsilon` (a vanishing
+        gradient history, where ours stays bounded).
         Call :meth:`eval` before evaluating or checkpointing, :meth:`train` before training.
     """
 
@@ -122,9 +143,9 @@ def super_rmsprop(
     params: list[Tensor],
     grads: list[Tensor],
     square_avgs: list[Tensor],
-    velocities: list[Tensor],
+    momentum_buffers: list[Tensor],
     *,
-    lr: float,
+    lr: Scalar,
     alpha: float,
     eps: float,
     momentum: float,
@@ -133,55 +154,53 @@ def super_rmsprop(
     weight_decay: float = 0.0,
     maximize: bool = False,
     foreach: bool | None = None,
+    fused: bool | None = None,
+    fused_views: dict | None = None,
 ) -> None:
-    r"""Functional SuperRMSprop step on lists of tensors, in place. See :class:`SuperRMSprop`."""
-    impl = _multi_tensor_super_rmsprop if resolve_foreach(foreach, params) else _single_tensor_super_rmsprop
-    impl(
-        list(params),
-        list(grads),
-        list(square_avgs),
-        list(velocities),
-        lr=lr,
-        alpha=alpha,
-        eps=eps,
-        momentum=momentum,
-        sigma=sigma,
-        applied_sigma=applied_sigma,
-        weight_decay=weight_decay,
-        maximize=maximize,
-    )
+    r"""Functional SuperRMSprop step on lists of tensors, in place (``fused_views``: see
+    :func:`super_sgd`). See :class:`SuperRMSprop`."""
+    if not params:
+        return
+    implementation = select_implementation(params, foreach, fused)
+    ref = params[0]
+    hyper = dict(lr=kernel_scalar(lr, ref), alpha=alpha, eps=eps, momentum=momentum, sigma=kernel_scalar(sigma, ref),
+                 applied_sigma=kernel_scalar(applied_sigma, ref), weight_decay=weight_decay, maximize=maximize)
+    tensors = (list(params), list(grads), list(square_avgs), list(momentum_buffers))
+    if implementation == "fused":
+        _fused_super_rmsprop(*tensors, views=fused_views, **hyper)
+    elif implementation == "foreach":
+        _multi_tensor_super_rmsprop(*tensors, **hyper)
+    else:
+        _single_tensor_super_rmsprop(*tensors, **hyper)
 
 
-# As in SuperSGD, φ_new = φ + ((1 + σ) g - σ') m - (1 + σ) η G / sqrt(r + ε): the old
-# velocity enters φ before it is overwritten, so two buffers (r, m) suffice.
+# As in SuperSGD, φ_new = φ + lr·σ'·b − lr·(1 + σ)·b_new with b_new = g·b + G/√(r + ε):
+# the old buffer enters φ before it is overwritten, so two buffers (r, b) suffice.
 
 
-def _single_tensor_super_rmsprop(
-    params, grads, square_avgs, velocities, *, lr, alpha, eps, momentum, sigma, applied_sigma, weight_decay, maximize
-):
-    velocity_coeff = (1.0 + sigma) * momentum - applied_sigma
-    for param, grad, square_avg, velocity in zip(params, grads, square_avgs, velocities):
-        param, grad = real_view(param), real_view(grad)
-        square_avg, velocity = real_view(square_avg), real_view(velocity)
+def _single_tensor_super_rmsprop(params, grads, square_avgs, bufs, *, lr, alpha, eps, momentum, sigma,
+                                 applied_sigma, weight_decay, maximize):
+    undo, step = applied_sigma * lr, -(1.0 + sigma) * lr
+    for param, grad, square_avg, buf in zip(params, grads, square_avgs, bufs):
+        param, grad, square_avg, buf = real_view(param), real_view(grad), real_view(square_avg), real_view(buf)
         if maximize:
             grad = -grad
         if weight_decay != 0:
             grad = grad.add(param, alpha=weight_decay)
         square_avg.mul_(alpha).addcmul_(grad, grad, value=1.0 - alpha)
         denom = square_avg.add(eps).sqrt_()
-        param.add_(velocity, alpha=velocity_coeff).addcdiv_(grad, denom, value=-(1.0 + sigma) * lr)
-        velocity.mul_(momentum).addcdiv_(grad, denom, value=-lr)
+        add_scaled_(param, buf, undo)
+        buf.mul_(momentum).addcdiv_(grad, denom)
+        add_scaled_(param, buf, step)
 
 
-def _multi_tensor_super_rmsprop(
-    params, grads, square_avgs, velocities, *, lr, alpha, eps, momentum, sigma, applied_sigma, weight_decay, maximize
-):
-    if not params:
-        return
-    for device_params, device_grads, device_square_avgs, device_velocities in group_by_device_and_dtype(
-        [params, grads, square_avgs, velocities]
+def _multi_tensor_super_rmsprop(params, grads, square_avgs, bufs, *, lr, alpha, eps, momentum, sigma,
+                                applied_sigma, weight_decay, maximize):
+    undo, step = applied_sigma * lr, -(1.0 + sigma) * lr
+    for device_params, device_grads, device_square_avgs, device_bufs in group_by_device_and_dtype(
+        [params, grads, square_avgs, bufs]
     ):
-        as_real(device_params, device_grads, device_square_avgs, device_velocities)
+        as_real(device_params, device_grads, device_square_avgs, device_bufs)
         if maximize:
             device_grads = torch._foreach_neg(device_grads)
         if weight_decay != 0:
@@ -193,7 +212,41 @@ def _multi_tensor_super_rmsprop(
         torch._foreach_addcmul_(device_square_avgs, device_grads, device_grads, value=1.0 - alpha)
         denom = torch._foreach_add(device_square_avgs, eps)
         torch._foreach_sqrt_(denom)
-        torch._foreach_add_(device_params, device_velocities, alpha=(1.0 + sigma) * momentum - applied_sigma)
-        torch._foreach_addcdiv_(device_params, device_grads, denom, value=-(1.0 + sigma) * lr)
-        torch._foreach_mul_(device_velocities, momentum)
-        torch._foreach_addcdiv_(device_velocities, device_grads, denom, value=-lr)
+        foreach_add_scaled_(device_params, device_bufs, undo)
+        torch._foreach_mul_(device_bufs, momentum)
+        torch._foreach_addcdiv_(device_bufs, device_grads, denom)
+        foreach_add_scaled_(device_params, device_bufs, step)
+
+
+def _fused_rmsprop_update(param: Tensor, grad: Tensor, square_avg: Tensor, buf: Tensor, coefficients: Tensor,
+                          maximize: bool, decays: bool) -> None:
+    undo, step, momentum, alpha, eps, weight_decay = coefficients.unbind(0)
+    dtype = opmath(param)
+    p, g, r, b = param.to(dtype), grad.to(dtype), square_avg.to(dtype), buf.to(dtype)
+    g = -g if maximize else g
+    g = g + weight_decay * p if decays else g
+    r_new = alpha * r + (1 - alpha) * g * g
+    b_new = momentum * b + g / (r_new + eps).sqrt()
+    param.copy_(p + undo * b + step * b_new)
+    square_avg.copy_(r_new)
+    buf.copy_(b_new)
+
+
+# Each optimizer has its own chunk function: Dynamo keeps its compiled graphs per code object.
+def _fused_rmsprop_chunk(tensor_lists: list[list[Tensor]], coefficients: Tensor, *flags: bool) -> None:
+    for index, tensors in enumerate(zip(*tensor_lists)):
+        _fused_rmsprop_update(*tensors, coefficients[index], *flags)
+
+
+_FUSED_RMSPROP = FusedKernel(_fused_rmsprop_chunk)
+
+
+def _fused_super_rmsprop(params, grads, square_avgs, bufs, *, views, lr, alpha, eps, momentum, sigma, applied_sigma,
+                         weight_decay, maximize):
+    row = [applied_sigma * lr, -(1.0 + sigma) * lr, momentum, alpha, eps, weight_decay]
+    for device_lists in group_by_device_and_dtype([params, grads, square_avgs, bufs]):
+        skipped = _FUSED_RMSPROP(device_lists, row, views, (maximize, weight_decay != 0))
+        if skipped:
+            _single_tensor_super_rmsprop(*([ts[i] for i in skipped] for ts in device_lists), lr=lr, alpha=alpha,
+                                         eps=eps, momentum=momentum, sigma=sigma, applied_sigma=applied_sigma,
+                                         weight_decay=weight_decay, maximize=maximize)

@@ -8,78 +8,68 @@ import torch
 from torch import Tensor
 
 from ._core import (
-    LookaheadOptimizer,
+    BufferLookahead,
+    Scalar,
+    add_scaled_,
     as_real,
     check_hyperparameter,
+    check_lr,
+    foreach_add_scaled_,
     group_by_device_and_dtype,
+    kernel_scalar,
     real_view,
-    resolve_foreach,
+    select_implementation,
 )
+from ._fused import FusedKernel, opmath
 
 __all__ = ["SuperSGD", "super_sgd"]
 
 
-class SuperSGD(LookaheadOptimizer):
+class SuperSGD(BufferLookahead):
+    state_keys = frozenset({"momentum_buffer"})
+
     def __init__(
         self,
         params,
-        lr: float,
+        lr: float | Tensor = 1e-3,
         momentum: float = 0.9,
         sigma: float = 2.0,
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
-        check_hyperparameter("learning rate", lr)
+        check_lr(lr)
         check_hyperparameter("momentum value", momentum, 0.0, 1.0)
         check_hyperparameter("weight_decay value", weight_decay)
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            sigma=sigma,
-            weight_decay=weight_decay,
-            maximize=maximize,
-            foreach=foreach,
-        )
+        defaults = dict(lr=lr, momentum=momentum, sigma=sigma, weight_decay=weight_decay, maximize=maximize,
+                        foreach=foreach, fused=fused)
         super().__init__(params, defaults)
 
-    def _convert_foreign_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
-        """Migrate a ``torch.optim.SGD`` state_dict (momentum, optionally Nesterov).
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        check_lr(group["lr"])
+        check_hyperparameter("momentum value", group["momentum"], 0.0, 1.0)
+        check_hyperparameter("weight_decay value", group["weight_decay"])
 
-        torch keeps a gradient accumulator b with the learning rate outside; the velocity is
-        m = −lr·b. torch's parameters hold θ for the heavy ball and the look-ahead
-        θ + g·m for Nesterov, so the loaded groups start with ``applied_sigma`` 0 or g. The
-        σ of each group is the one this SuperSGD was built with: the next step forms the
-        look-ahead with it.
+    def _convert_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """Migrate a ``torch.optim.SGD`` state_dict and SuperSGD's own older (velocity) form.
+
+        torch keeps the gradient accumulator b as SuperSGD does, and its parameters hold θ
+        for the heavy ball and the look-ahead θ − g·lr·b for Nesterov, so the loaded groups
+        start with ``applied_sigma`` 0 or g; the next step forms the look-ahead with the σ
+        this SuperSGD was built with.
         """
-        groups = state_dict.get("param_groups", []) if isinstance(state_dict, dict) else []
-        if not groups or not all("nesterov" in g and "sigma" not in g for g in groups):
-            return state_dict
-        if len(groups) != len(self.param_groups):
-            raise ValueError(f"SuperSGD.load_state_dict: the SGD state_dict has {len(groups)} param groups, "
-                             f"this optimizer {len(self.param_groups)}")
-        converted_groups, lr_of = [], {}
-        for saved, mine in zip(groups, self.param_groups):
-            if saved.get("dampening", 0) != 0:
-                raise ValueError(f"SuperSGD.load_state_dict: SGD dampening {saved['dampening']} has no SuperSGD "
-                                 "equivalent (only dampening=0 migrates)")
-            converted_groups.append({
-                "params": saved["params"], "lr": saved["lr"], "momentum": saved["momentum"],
-                "weight_decay": saved["weight_decay"], "maximize": saved.get("maximize", False),
-                "foreach": saved.get("foreach"), "sigma": mine["sigma"], "train_mode": True,
-                "applied_sigma": saved["momentum"] if saved["nesterov"] else 0.0,
-            })
-            lr_of.update({index: float(saved["lr"]) for index in saved["params"]})
-        state = {index: {"velocity": -lr_of[index] * s["momentum_buffer"]}
-                 for index, s in state_dict["state"].items() if s.get("momentum_buffer") is not None}
-        return {"state": state, "param_groups": converted_groups}
+        groups = state_dict["param_groups"]
+        if groups and all("nesterov" in g and "sigma" not in g for g in groups):
+            return self._from_torch(state_dict, "SGD", lookahead=lambda g: g["momentum"] if g["nesterov"] else 0.0)
+        return self._from_velocity_form(state_dict)
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         super_sgd(
             params,
             [p.grad for p in params],
-            [self._velocity(p) for p in params],
+            [self._buffer(p, "momentum_buffer") for p in params],
             lr=group["lr"],
             momentum=group["momentum"],
             sigma=group["sigma"],
@@ -87,29 +77,42 @@ class SuperSGD(LookaheadOptimizer):
             weight_decay=group["weight_decay"],
             maximize=group["maximize"],
             foreach=group["foreach"],
+            fused=group["fused"],
+            fused_views=self._fused_views(),
         )
 
 
 SuperSGD.__doc__ = r"""Implements gradient descent with super-accelerated momentum.
 
-    The paper's algorithm (Eq. 4), with :math:`\sigma = 0` the heavy ball and
-    :math:`\sigma = g` Nesterov's accelerated momentum:
+    The paper's algorithm (Eq. 4) in torch's convention, where the momentum buffer
+    :math:`b` accumulates gradients and the current learning rate scales the step;
+    :math:`\sigma = 0` is the heavy ball (``torch.optim.SGD(momentum=g)``) and
+    :math:`\sigma = g` Nesterov's momentum (``SGD(momentum=g, nesterov=True)``):
 
     .. math::
        \begin{aligned}
-            &\textbf{input}: \eta \text{ (lr)},\ g \text{ (momentum)},\ \sigma \text{ (sigma)},
-                \ \lambda \text{ (weight decay)},\ \theta_0,\ m_{-1} = 0 \\
+            &\textbf{input}: \gamma_t \text{ (lr)},\ g \text{ (momentum)},\ \sigma \text{ (sigma)},
+                \ \lambda \text{ (weight decay)},\ \theta_0,\ b_{-1} = 0 \\
             &\textbf{for}\ t = 0, 1, \ldots: \\
-            &\quad \phi_t \leftarrow \theta_t + \sigma\, m_{t-1}
+            &\quad \phi_t \leftarrow \theta_t - \sigma\, \gamma_t\, b_{t-1}
                 \qquad \text{(the parameters hold } \phi_t \text{ in train mode)} \\
             &\quad G_t \leftarrow \nabla L(\phi_t) + \lambda\, \phi_t \\
-            &\quad m_t \leftarrow g\, m_{t-1} - \eta\, G_t \\
-            &\quad \theta_{t+1} \leftarrow \theta_t + m_t
+            &\quad b_t \leftarrow g\, b_{t-1} + G_t \\
+            &\quad \theta_{t+1} \leftarrow \theta_t - \gamma_t\, b_t
        \end{aligned}
 
+    With a constant learning rate :math:`m = -\gamma b` is the paper's velocity and this is
+    Eq. (4) exactly: :math:`\phi_t = \theta_t + \sigma m_{t-1}`.  The parameters move by
+    :math:`\phi_{t+1} - \phi_t = -\gamma_t[(1+\sigma) b_t - \sigma b_{t-1}]`, all of it scaled
+    by the current learning rate as in torch: under any schedule ``sigma=0`` and
+    ``sigma=momentum`` follow ``torch.optim.SGD`` exactly, and a learning rate of 0 stops the
+    parameters.  :meth:`eval` moves them to :math:`\theta = \phi + \sigma\gamma b` with the
+    learning rate of the last step.
+
     Args:
-        params (iterable): iterable of parameters or dicts defining parameter groups.
-        lr (float): learning rate :math:`\eta`.
+        params (iterable): iterable of parameters or named parameters to optimize, or dicts
+            defining parameter groups.
+        lr (float, Tensor, optional): learning rate :math:`\gamma` (default: 1e-3).
         momentum (float, optional): momentum factor :math:`g` in :math:`[0, 1)` (default: 0.9).
         sigma (float, optional): super-acceleration :math:`\sigma \ge 0`, how many estimated
             steps ahead the gradient is taken (default: 2.0).  The paper recommends starting
@@ -120,12 +123,14 @@ SuperSGD.__doc__ = r"""Implements gradient descent with super-accelerated moment
         weight_decay (float, optional): L2 penalty :math:`\lambda`, part of the loss, so its
             gradient is taken at the look-ahead point like the rest (default: 0).
         maximize (bool, optional): maximize the objective instead of minimizing (default: False).
-        foreach (bool, optional): use the multi-tensor implementation. ``None`` chooses as
-            torch does: foreach on CUDA, the single-tensor loop on the CPU (default: None).
+        foreach (bool, optional): use the multi-tensor implementation (default: None).
+        fused (bool, optional): use the fused implementation, one compiled pass over memory
+            per tensor (default: None).  ``foreach=None, fused=None`` picks torch's default:
+            foreach on CUDA, the single-tensor loop on the CPU; see
+            :func:`superaccel.optim._core.select_implementation` for why fused is opt-in.
 
     Example:
         >>> opt = SuperSGD(model.parameters(), lr=0.1, momentum=0.9, sigma=2.0)
-        >>> opt.train()
         >>> for x, y in loader:
         ...     opt.zero_grad()
         ...     loss_fn(model(x), y).backward()
@@ -135,16 +140,8 @@ SuperSGD.__doc__ = r"""Implements gradient descent with super-accelerated moment
     .. note::
         The parameters hold the look-ahead point :math:`\phi` during training.  Call
         :meth:`eval` before evaluating or checkpointing the model and :meth:`train` before
-        training again; both are idempotent.  ``state_dict()`` is exact in either mode.
-
-    .. note::
-        Reparameterisation: the velocity :math:`m` here is the paper's, a step in parameter
-        units with the learning rate inside.  ``torch.optim.SGD`` keeps a gradient
-        accumulator :math:`b` and multiplies by the learning rate afterwards.  For a constant
-        learning rate :math:`m = -\eta b` and ``SuperSGD(sigma=g)`` follows exactly the
-        trajectory of ``SGD(momentum=g, nesterov=True)``, ``sigma=0`` that of
-        ``SGD(momentum=g)``; under a learning-rate schedule the two forms differ (here a new
-        learning rate scales only new gradients, as in Sutskever et al. 2013).  In
+        training again; both are idempotent.  ``state_dict()`` is exact in either mode, and
+        ``load_state_dict`` accepts a ``torch.optim.SGD`` state_dict (dampening 0).  In
         quasi-hyperbolic terms SuperSGD is QHM, see :func:`superaccel.theory.to_qhm`.
     """
 
@@ -152,67 +149,64 @@ SuperSGD.__doc__ = r"""Implements gradient descent with super-accelerated moment
 def super_sgd(
     params: list[Tensor],
     grads: list[Tensor],
-    velocities: list[Tensor],
+    momentum_buffers: list[Tensor],
     *,
-    lr: float,
+    lr: Scalar,
     momentum: float,
     sigma: float,
     applied_sigma: float,
     weight_decay: float = 0.0,
     maximize: bool = False,
     foreach: bool | None = None,
+    fused: bool | None = None,
+    fused_views: dict | None = None,
 ) -> None:
     r"""Functional SuperSGD step on lists of tensors, in place.
 
-    On entry ``params`` hold :math:`\theta + \text{applied\_sigma}\cdot m_{t-1}` and
-    ``velocities`` hold :math:`m_{t-1}`; on exit they hold
-    :math:`\theta_{t+1} + \sigma m_t` and :math:`m_t`.  See :class:`SuperSGD`.
+    On entry ``params`` hold :math:`\phi_t = \theta_t - \text{applied\_sigma}\cdot\gamma\, b_{t-1}`
+    and ``momentum_buffers`` hold :math:`b_{t-1}`; on exit they hold
+    :math:`\phi_{t+1} = \theta_{t+1} - \sigma\gamma\, b_t` and :math:`b_t`.  ``fused_views`` is an
+    optional dict in which the fused path keeps flat views between steps.  See :class:`SuperSGD`.
     """
-    impl = _multi_tensor_super_sgd if resolve_foreach(foreach, params) else _single_tensor_super_sgd
-    impl(
-        list(params),
-        list(grads),
-        list(velocities),
-        lr=lr,
-        momentum=momentum,
-        sigma=sigma,
-        applied_sigma=applied_sigma,
-        weight_decay=weight_decay,
-        maximize=maximize,
-    )
+    if not params:
+        return
+    implementation = select_implementation(params, foreach, fused)
+    ref = params[0]
+    hyper = dict(lr=kernel_scalar(lr, ref), momentum=momentum, sigma=kernel_scalar(sigma, ref),
+                 applied_sigma=kernel_scalar(applied_sigma, ref), weight_decay=weight_decay, maximize=maximize)
+    tensors = (list(params), list(grads), list(momentum_buffers))
+    if implementation == "fused":
+        _fused_super_sgd(*tensors, views=fused_views, **hyper)
+    elif implementation == "foreach":
+        _multi_tensor_super_sgd(*tensors, **hyper)
+    else:
+        _single_tensor_super_sgd(*tensors, **hyper)
 
 
-# Both paths apply the same algebra.  With φ = θ + σ' m (σ' = applied_sigma) and
-# m_new = g m - η G:
-#     φ_new = θ + m_new + σ m_new = φ + ((1 + σ) g - σ') m - (1 + σ) η G,
-# so φ is updated from the old velocity before the velocity itself, and the step needs no
-# buffer beyond m (the same memory as SGD with momentum).
+# Every path applies the same algebra:
+#     φ_new = φ + lr·σ'·b − lr·(1 + σ)·b_new,  b_new = g·b + G,
+# the first term re-forming θ at the current learning rate, the second the step and the new
+# look-ahead; φ is updated from the old buffer before the buffer itself, so the step needs
+# no memory beyond b (as SGD with momentum).
 
 
-def _single_tensor_super_sgd(
-    params, grads, velocities, *, lr, momentum, sigma, applied_sigma, weight_decay, maximize
-):
-    velocity_coeff = (1.0 + sigma) * momentum - applied_sigma
-    grad_coeff = -(1.0 + sigma) * lr
-    for param, grad, velocity in zip(params, grads, velocities):
-        param, grad, velocity = real_view(param), real_view(grad), real_view(velocity)
+def _single_tensor_super_sgd(params, grads, bufs, *, lr, momentum, sigma, applied_sigma, weight_decay, maximize):
+    undo, step = applied_sigma * lr, -(1.0 + sigma) * lr
+    for param, grad, buf in zip(params, grads, bufs):
+        param, grad, buf = real_view(param), real_view(grad), real_view(buf)
         if maximize:
             grad = -grad
         if weight_decay != 0:
             grad = grad.add(param, alpha=weight_decay)
-        param.add_(velocity, alpha=velocity_coeff).add_(grad, alpha=grad_coeff)
-        velocity.mul_(momentum).add_(grad, alpha=-lr)
+        add_scaled_(param, buf, undo)
+        buf.mul_(momentum).add_(grad)
+        add_scaled_(param, buf, step)
 
 
-def _multi_tensor_super_sgd(
-    params, grads, velocities, *, lr, momentum, sigma, applied_sigma, weight_decay, maximize
-):
-    if not params:
-        return
-    for device_params, device_grads, device_velocities in group_by_device_and_dtype(
-        [params, grads, velocities]
-    ):
-        as_real(device_params, device_grads, device_velocities)
+def _multi_tensor_super_sgd(params, grads, bufs, *, lr, momentum, sigma, applied_sigma, weight_decay, maximize):
+    undo, step = applied_sigma * lr, -(1.0 + sigma) * lr
+    for device_params, device_grads, device_bufs in group_by_device_and_dtype([params, grads, bufs]):
+        as_real(device_params, device_grads, device_bufs)
         if maximize:
             device_grads = torch._foreach_neg(device_grads)
         if weight_decay != 0:
@@ -220,7 +214,37 @@ def _multi_tensor_super_sgd(
                 torch._foreach_add_(device_grads, device_params, alpha=weight_decay)
             else:
                 device_grads = torch._foreach_add(device_grads, device_params, alpha=weight_decay)
-        torch._foreach_add_(device_params, device_velocities, alpha=(1.0 + sigma) * momentum - applied_sigma)
-        torch._foreach_add_(device_params, device_grads, alpha=-(1.0 + sigma) * lr)
-        torch._foreach_mul_(device_velocities, momentum)
-        torch._foreach_add_(device_velocities, device_grads, alpha=-lr)
+        foreach_add_scaled_(device_params, device_bufs, undo)
+        torch._foreach_mul_(device_bufs, momentum)
+        torch._foreach_add_(device_bufs, device_grads)
+        foreach_add_scaled_(device_params, device_bufs, step)
+
+
+def _fused_sgd_update(param: Tensor, grad: Tensor, buf: Tensor, coefficients: Tensor, maximize: bool,
+                      decays: bool) -> None:
+    undo, step, momentum, weight_decay = coefficients.unbind(0)
+    dtype = opmath(param)
+    p, g, b = param.to(dtype), grad.to(dtype), buf.to(dtype)
+    g = -g if maximize else g
+    b_new = momentum * b + (g + weight_decay * p if decays else g)
+    param.copy_(p + undo * b + step * b_new)
+    buf.copy_(b_new)
+
+
+# Each optimizer has its own chunk function: Dynamo keeps its compiled graphs per code object.
+def _fused_sgd_chunk(tensor_lists: list[list[Tensor]], coefficients: Tensor, *flags: bool) -> None:
+    for index, tensors in enumerate(zip(*tensor_lists)):
+        _fused_sgd_update(*tensors, coefficients[index], *flags)
+
+
+_FUSED_SGD = FusedKernel(_fused_sgd_chunk)
+
+
+def _fused_super_sgd(params, grads, bufs, *, views, lr, momentum, sigma, applied_sigma, weight_decay, maximize):
+    row = [applied_sigma * lr, -(1.0 + sigma) * lr, momentum, weight_decay]
+    for device_params, device_grads, device_bufs in group_by_device_and_dtype([params, grads, bufs]):
+        skipped = _FUSED_SGD([device_params, device_grads, device_bufs], row, views, (maximize, weight_decay != 0))
+        if skipped:
+            _single_tensor_super_sgd(*([ts[i] for i in skipped] for ts in (device_params, device_grads, device_bufs)),
+                                     lr=lr, momentum=momentum, sigma=sigma, applied_sigma=applied_sigma,
+                                     weight_decay=weight_decay, maximize=maximize)
