@@ -72,6 +72,8 @@ class OptimInfo:
     torch_equivalents: tuple[TorchEquivalent, ...] = ()
     #: whether the look-ahead scales with lr (native optimizers) or is the stored step (wrapper)
     native: bool = True
+    #: the constructor's default weight decay, when not 0 (SuperAdamW)
+    weight_decay_default: float = 0.0
 
     def make(self, params, **kwargs) -> torch.optim.Optimizer:
         return self.build(params, **{**self.base, **kwargs})
@@ -187,6 +189,7 @@ optim_db: list[OptimInfo] = [
         momentum=0.9,
         state_buffers=2,
         weight_decay=0.1,
+        weight_decay_default=1e-2,
         error_inputs=COMMON_ERRORS,
         oracle=lambda a, b, x0, s: oracle.adam(a, b, x0, 2e-3, 0.9, 0.999, 1e-8, s, decoupled_weight_decay=0.05),
         oracle_kwargs={"lr": 2e-3, "weight_decay": 0.05},

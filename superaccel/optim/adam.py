@@ -386,13 +386,13 @@ def _foreach_addcdiv_scaled_(outs: list[Tensor], numerators: list[Tensor], denom
 def _fused_adam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, coefficients: Tensor,
                        maximize: bool, decays: bool) -> None:
     # θ = a·φ + b·m/(√v·r' + ε);  φ_new = c·θ + e·m_new/(√v_new·r + ε), with r = 1/bc2
-    ca, cb, r_prev, e, r, eps, beta1, beta2, l2 = coefficients.unbind(0)
+    ca, cb, r_prev, e, r, eps, one_minus_beta1, beta2, one_minus_beta2, l2 = coefficients.unbind(0)
     dtype = opmath(param)
     p, g, m, v = param.to(dtype), grad.to(dtype), exp_avg.to(dtype), exp_avg_sq.to(dtype)
     g = -g if maximize else g
     g = g + l2 * p if decays else g
-    m_new = m + (1 - beta1) * (g - m)
-    v_new = beta2 * v + (1 - beta2) * g * g
+    m_new = m + one_minus_beta1 * (g - m)
+    v_new = beta2 * v + one_minus_beta2 * g * g
     param.copy_(ca * p + cb * m / (v.sqrt() * r_prev + eps) + e * m_new / (v_new.sqrt() * r + eps))
     exp_avg.copy_(m_new)
     exp_avg_sq.copy_(v_new)
@@ -413,7 +413,8 @@ def _fused_row(k: Scalar, *, lr, applied_lr, beta1, beta2, eps, sigma, applied_s
     a, b, bc2_prev = lookahead_coefficients(k, lr=applied_lr, sigma=applied_sigma, beta1=beta1, beta2=beta2,
                                             decay=decay, to_theta=True)
     c, e, bc2 = step_coefficients(k, lr=lr, sigma=sigma, beta1=beta1, beta2=beta2, decay=decay)
-    return [c * a, c * b, 1 / bc2_prev, e, 1 / bc2, eps, beta1, beta2, l2]
+    # 1 − β from the host: in float32 arithmetic 1 − 0.999 loses 4 digits
+    return [c * a, c * b, 1 / bc2_prev, e, 1 / bc2, eps, 1 - beta1, beta2, 1 - beta2, l2]
 
 
 def _fused_super_adam(params, grads, exp_avgs, exp_avg_sqs, steps, *, views, lr, applied_lr, beta1, beta2, eps,

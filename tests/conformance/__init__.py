@@ -1,0 +1,1 @@
+"""PyTorch's own generic optimizer tests, run against superaccel's optimizers."""
