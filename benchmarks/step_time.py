@@ -1,99 +1,143 @@
-"""Optimizer step time and state memory: superaccel against torch and the peer packages.
+"""Optimizer step time, state memory and compile time: superaccel against torch and peers.
 
-Each contender is paired with a torch baseline (SGD(nesterov), RMSprop(momentum) or Adam).
-Both own a copy of the same parameters and gradients; their steps are timed alternately
-(who goes first alternates too), so both see the same machine noise, and the ratio of each
-round is kept: the script reports the median and the quartiles of the ratios. Only the
-optimizer step is timed. Sizes run from 10^4 to 10^8 parameters (200 tensors, fewer for the
-small sizes).
+Each row pairs a contender with a torch baseline.  Both own a copy of the same parameters
+and gradients; their steps are timed alternately (who goes first alternates too), so both
+see the same machine noise, and the ratio of each round is kept: the script reports the
+median and the quartiles of the ratios.  Only the optimizer step is timed (gradients are
+put back before each step, outside the timing: heavyball consumes them).  Sizes run from
+10^4 to 10^8 parameters (200 tensors, fewer for the small sizes).
 
 The physical limit: an elementwise optimizer must read and write its buffers once per step.
 ``min_bytes`` counts those bytes per parameter; against the bandwidth of an in-place
 elementwise kernel measured here (``a.add_(b)``), ``bandwidth_fraction`` says how close a
 step comes to the limit.
 
+Compiled steps (``fused=True``, heavyball) compile on their first step: that time is
+reported separately, measured with a fresh Inductor cache (a temporary directory), so it
+is what a user sees the first time on a new machine.
+
     python benchmarks/step_time.py                  # full: 1e4..1e8, writes benchmarks/results/step_time.json
     python benchmarks/step_time.py --quick          # 1e4..1e6, a few rounds
-    python benchmarks/step_time.py --foreach 0      # single-tensor paths
+    python benchmarks/step_time.py --only "SuperAdam fused"
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
+import tempfile
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="superaccel-bench-inductor-"))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+import heavyball  # noqa: E402
 import pytorch_optimizer  # noqa: E402
+import torch  # noqa: E402
 from qhoptim.pyt import QHM, QHAdam  # noqa: E402
 
-from superaccel import SuperAccelerate, SuperAdam, SuperRMSprop, SuperSGD  # noqa: E402
+from superaccel import SuperAdam, SuperRMSprop, SuperSGD  # noqa: E402
 from superaccel.experiments.figure import write_atomically  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 F32 = 4
 warnings.filterwarnings("ignore", category=UserWarning)  # qhoptim uses torch's deprecated add_(scalar, tensor)
 
-BASELINES = {
-    "SGD(nesterov)": (lambda p, fe: torch.optim.SGD(p, lr=1e-3, momentum=0.9, nesterov=True, foreach=fe), 5),
-    "RMSprop(momentum)": (lambda p, fe: torch.optim.RMSprop(p, lr=1e-3, momentum=0.9, foreach=fe), 7),
-    "Adam": (lambda p, fe: torch.optim.Adam(p, lr=1e-3, foreach=fe), 7),
-}
-# name: (builder, baseline, tensors read + written per parameter per step at the least)
-CONTENDERS = {
-    "SuperSGD": (lambda p, fe: SuperSGD(p, lr=1e-3, sigma=2.0, foreach=fe), "SGD(nesterov)", 5),
-    "qhoptim QHM": (lambda p, fe: QHM(p, lr=1e-2, momentum=0.9, nu=0.7), "SGD(nesterov)", 5),
-    "pytorch_optimizer QHM": (lambda p, fe: pytorch_optimizer.QHM(p, lr=1e-2, momentum=0.9, nu=0.7),
-                              "SGD(nesterov)", 5),
-    "SuperRMSprop": (lambda p, fe: SuperRMSprop(p, lr=1e-3, sigma=2.0, foreach=fe), "RMSprop(momentum)", 7),
-    "SuperAdam": (lambda p, fe: SuperAdam(p, lr=1e-3, sigma=2.0, foreach=fe), "Adam", 9),
-    "SuperAccelerate(Adam)": (lambda p, fe: SuperAccelerate(torch.optim.Adam(p, lr=1e-3, foreach=fe)), "Adam", 9),
-    "NAdam": (lambda p, fe: torch.optim.NAdam(p, lr=1e-3, foreach=fe), "Adam", 7),
-    "qhoptim QHAdam": (lambda p, fe: QHAdam(p, lr=1e-3), "Adam", 7),
-    "pytorch_optimizer QHAdam": (lambda p, fe: pytorch_optimizer.QHAdam(p, lr=1e-3), "Adam", 7),
-    "pytorch_optimizer Adan": (lambda p, fe: pytorch_optimizer.Adan(p, lr=1e-3), "Adam", 11),
+
+def _sgd(**kwargs) -> Callable:
+    return lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9, nesterov=True, **kwargs)
+
+
+BASELINES: dict[str, Callable] = {
+    "SGD(nesterov) fused": _sgd(fused=True),
+    "SGD(nesterov) foreach": _sgd(foreach=True),
+    "SGD(nesterov) single": _sgd(foreach=False),
+    "RMSprop(momentum) single": lambda p: torch.optim.RMSprop(p, lr=1e-3, momentum=0.9, foreach=False),
+    "RMSprop(momentum) foreach": lambda p: torch.optim.RMSprop(p, lr=1e-3, momentum=0.9, foreach=True),
+    "Adam fused": lambda p: torch.optim.Adam(p, lr=1e-3, fused=True),
+    "Adam foreach": lambda p: torch.optim.Adam(p, lr=1e-3, foreach=True),
+    "Adam single": lambda p: torch.optim.Adam(p, lr=1e-3, foreach=False),
 }
 
 
-def make_params(total: int, tensors: int) -> list[torch.nn.Parameter]:
-    size = total // tensors
-    gen = torch.Generator().manual_seed(0)
-    params = []
-    for _ in range(tensors):
-        p = torch.nn.Parameter(torch.randn(size, generator=gen))
-        p.grad = torch.randn(size, generator=gen) * 1e-3
-        params.append(p)
-    return params
+@dataclass(frozen=True)
+class Row:
+    contender: str
+    build: Callable
+    baseline: str
+    #: buffers read or written per parameter per step at the least (4 bytes each)
+    min_tensors: int
+    compiled: bool = False
 
 
-def timed_step(opt) -> float:
-    start = time.perf_counter()
-    opt.step()
-    return time.perf_counter() - start
+ROWS = [
+    Row("SuperSGD fused", lambda p: SuperSGD(p, lr=1e-3, fused=True), "SGD(nesterov) fused", 5, True),
+    Row("SuperSGD foreach", lambda p: SuperSGD(p, lr=1e-3, foreach=True), "SGD(nesterov) foreach", 5),
+    Row("SuperSGD single", lambda p: SuperSGD(p, lr=1e-3, foreach=False), "SGD(nesterov) single", 5),
+    Row("heavyball SGD", lambda p: heavyball.SGD(p, lr=1e-3, beta=0.9), "SGD(nesterov) fused", 5, True),
+    Row("qhoptim QHM", lambda p: QHM(p, lr=1e-2, momentum=0.9, nu=0.7), "SGD(nesterov) fused", 5),
+    Row("pytorch_optimizer QHM", lambda p: pytorch_optimizer.QHM(p, lr=1e-2, momentum=0.9, nu=0.7),
+        "SGD(nesterov) fused", 5),
+    Row("SuperRMSprop fused", lambda p: SuperRMSprop(p, lr=1e-3, fused=True), "RMSprop(momentum) single", 7, True),
+    Row("SuperRMSprop fused", lambda p: SuperRMSprop(p, lr=1e-3, fused=True), "RMSprop(momentum) foreach", 7, True),
+    Row("SuperRMSprop foreach", lambda p: SuperRMSprop(p, lr=1e-3, foreach=True), "RMSprop(momentum) foreach", 7),
+    Row("SuperAdam fused", lambda p: SuperAdam(p, lr=1e-3, fused=True), "Adam fused", 7, True),
+    Row("SuperAdam fused", lambda p: SuperAdam(p, lr=1e-3, fused=True), "Adam foreach", 7, True),
+    Row("SuperAdam foreach", lambda p: SuperAdam(p, lr=1e-3, foreach=True), "Adam foreach", 7),
+    Row("SuperAdam single", lambda p: SuperAdam(p, lr=1e-3, foreach=False), "Adam single", 7),
+    Row("heavyball AdamW", lambda p: heavyball.AdamW(p, lr=1e-3), "Adam fused", 7, True),
+    Row("NAdam foreach", lambda p: torch.optim.NAdam(p, lr=1e-3, foreach=True), "Adam foreach", 7),
+    Row("qhoptim QHAdam", lambda p: QHAdam(p, lr=1e-3), "Adam fused", 7),
+    Row("pytorch_optimizer QHAdam", lambda p: pytorch_optimizer.QHAdam(p, lr=1e-3), "Adam fused", 7),
+    Row("pytorch_optimizer Adan", lambda p: pytorch_optimizer.Adan(p, lr=1e-3), "Adam fused", 11),
+]
 
 
-def state_bytes(opt) -> int:
-    """Bytes of tensors in the optimizer state (a wrapper's base optimizer included)."""
-    seen, total = set(), 0
-    for optimizer in (opt, getattr(opt, "base_optimizer", None)):
-        if optimizer is None:
-            continue
-        for state in optimizer.state.values():
-            for value in state.values():
-                if torch.is_tensor(value) and id(value) not in seen:
-                    seen.add(id(value))
-                    total += value.numel() * value.element_size()
-    return total
+class Bench:
+    """An optimizer over its own copy of the parameters, with gradients put back before each step."""
+
+    def __init__(self, build: Callable, total: int, tensors: int) -> None:
+        size = total // tensors
+        gen = torch.Generator().manual_seed(0)
+        self.params = [torch.nn.Parameter(torch.randn(size, generator=gen)) for _ in range(tensors)]
+        self.grads = [torch.randn(size, generator=gen) * 1e-3 for _ in range(tensors)]
+        self.opt = build(self.params)
+
+    def step(self) -> float:
+        for p, g in zip(self.params, self.grads):
+            p.grad = g
+        start = time.perf_counter()
+        self.opt.step()
+        return time.perf_counter() - start
+
+    def state_bytes(self) -> int:
+        """Bytes of tensors in the optimizer state, nested containers (heavyball) and a
+        wrapper's base optimizer included."""
+        seen: set[int] = set()
+
+        def count(value) -> int:
+            if torch.is_tensor(value):
+                if id(value) in seen:
+                    return 0
+                seen.add(id(value))
+                return value.numel() * value.element_size()
+            if isinstance(value, dict):
+                return sum(count(v) for v in value.values())
+            if isinstance(value, (list, tuple)):
+                return sum(count(v) for v in value)
+            return 0
+
+        return sum(count(dict(optimizer.state)) for optimizer in (self.opt, getattr(self.opt, "base_optimizer", None))
+                   if optimizer is not None)
 
 
-def copy_bandwidth(numel: int = 50_000_000, repeats: int = 5) -> float:
+def inplace_bandwidth(numel: int = 50_000_000, repeats: int = 5) -> float:
     """Bytes per second of an in-place elementwise kernel, a.add_(b): two reads and a write,
     the access pattern of an optimizer update, the best of a few runs.
 
@@ -102,74 +146,85 @@ def copy_bandwidth(numel: int = 50_000_000, repeats: int = 5) -> float:
     """
     a, b = torch.randn(numel), torch.randn(numel)
     a.add_(b)
-    best = min(_time(lambda: a.add_(b)) for _ in range(repeats))
+    best = min(_seconds(lambda: a.add_(b)) for _ in range(repeats))
     return 3 * numel * F32 / best
 
 
-def _time(fn) -> float:
+def _seconds(fn: Callable) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
 
 
-def measure_pair(make_a, make_b, total, tensors, foreach, rounds, warmup) -> dict:
-    a, b = make_a(make_params(total, tensors), foreach), make_b(make_params(total, tensors), foreach)
+def first_step_seconds(build: Callable, total: int = 10_000, tensors: int = 2) -> float:
+    """The first step of a fresh optimizer: for compiled ones, compiling its kernels."""
+    return Bench(build, total, tensors).step()
+
+
+def measure_pair(row: Row, total: int, tensors: int, rounds: int, warmup: int) -> dict:
+    a, b = Bench(row.build, total, tensors), Bench(BASELINES[row.baseline], total, tensors)
     for _ in range(warmup):
-        timed_step(a)
-        timed_step(b)
+        a.step()
+        b.step()
     ratios, a_times, b_times = [], [], []
     for i in range(rounds):
         if i % 2:
-            tb, ta = timed_step(b), timed_step(a)
+            tb, ta = b.step(), a.step()
         else:
-            ta, tb = timed_step(a), timed_step(b)
+            ta, tb = a.step(), b.step()
         a_times.append(ta)
         b_times.append(tb)
         ratios.append(ta / tb)
     q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
-    result = {"ratio_median": statistics.median(ratios), "ratio_q1": q1, "ratio_q3": q3,
-              "seconds_median": statistics.median(a_times), "baseline_seconds_median": statistics.median(b_times),
-              "state_bytes_per_param": state_bytes(a) / total, "baseline_state_bytes_per_param": state_bytes(b) / total}
-    del a, b
-    return result
+    return {"ratio_median": statistics.median(ratios), "ratio_q1": q1, "ratio_q3": q3,
+            "seconds_median": statistics.median(a_times), "baseline_seconds_median": statistics.median(b_times),
+            "state_bytes_per_param": a.state_bytes() / total, "baseline_state_bytes_per_param": b.state_bytes() / total}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1e4..1e6 parameters, fewer rounds (about a minute)")
-    parser.add_argument("--foreach", type=int, choices=[0, 1], default=1)
+    parser.add_argument("--quick", action="store_true", help="1e4..1e6 parameters, fewer rounds (a few minutes)")
     parser.add_argument("--only", nargs="*", help="contender names to run (default: all)")
     parser.add_argument("--out", type=Path, default=None, help="JSON output (default benchmarks/results/step_time[_quick].json)")
     args = parser.parse_args(argv)
-    unknown = set(args.only or []) - set(CONTENDERS)
+    names = {row.contender for row in ROWS}
+    unknown = set(args.only or []) - names
     if unknown:
-        parser.error(f"unknown contender(s): {', '.join(sorted(unknown))}")
+        parser.error(f"unknown contender(s): {', '.join(sorted(unknown))} (choose from {', '.join(sorted(names))})")
+    selected = [row for row in ROWS if not args.only or row.contender in args.only]
     sizes = [10**4, 10**5, 10**6] if args.quick else [10**4, 10**5, 10**6, 10**7, 10**8]
-    foreach = bool(args.foreach)
-    bandwidth = copy_bandwidth(10_000_000 if args.quick else 50_000_000)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, foreach={foreach}, "
-          f"in-place bandwidth {bandwidth / 1e9:.1f} GB/s (a.add_(b): 2 reads + 1 write)")
+    bandwidth = inplace_bandwidth(10_000_000 if args.quick else 50_000_000)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"in-place bandwidth {bandwidth / 1e9:.1f} GB/s (a.add_(b): 2 reads + 1 write)", flush=True)
+
+    compile_seconds = {}
+    for name, build in [(row.contender, row.build) for row in selected if row.compiled] + [
+            (baseline, BASELINES[baseline]) for baseline in ("SGD(nesterov) fused", "Adam fused")]:
+        if name not in compile_seconds:
+            compile_seconds[name] = first_step_seconds(build)
+            print(f"first step (compiles): {name:<24} {compile_seconds[name]:6.1f} s", flush=True)
+
     results = []
     for total in sizes:
         tensors = min(200, max(1, total // 5000))
         rounds = 30 if total <= 10**6 else (15 if total <= 10**7 else 7)
         if args.quick:
             rounds = min(rounds, 15)
-        for name, (build, baseline, min_tensors) in CONTENDERS.items():
-            if args.only and name not in args.only:
-                continue
-            r = measure_pair(build, BASELINES[baseline][0], total, tensors, foreach, rounds, warmup=2)
-            min_bytes = min_tensors * F32
-            r.update(name=name, baseline=baseline, params=total, tensors=tensors, rounds=rounds,
+        for row in selected:
+            r = measure_pair(row, total, tensors, rounds, warmup=2)
+            min_bytes = row.min_tensors * F32
+            r.update(name=row.contender, baseline=row.baseline, params=total, tensors=tensors, rounds=rounds,
                      min_bytes_per_param=min_bytes,
                      bandwidth_fraction=min_bytes * total / r["seconds_median"] / bandwidth)
             results.append(r)
-            print(f"{total:>11,} {name:<26} / {baseline:<18} ratio {r['ratio_median']:.2f} "
+            print(f"{total:>11,} {row.contender:<24} / {row.baseline:<25} ratio {r['ratio_median']:.2f} "
                   f"(IQR {r['ratio_q1']:.2f}-{r['ratio_q3']:.2f})  {1e3 * r['seconds_median']:8.2f} ms  "
-                  f"state {r['state_bytes_per_param']:.0f} B/param  {100 * r['bandwidth_fraction']:.0f}% of bandwidth")
+                  f"state {r['state_bytes_per_param']:.0f} B/param  {100 * r['bandwidth_fraction']:.0f}% of bandwidth",
+                  flush=True)
     out = args.out or RESULTS / ("step_time_quick.json" if args.quick else "step_time.json")
-    payload = {"config": {"quick": args.quick, "foreach": foreach, "sizes": sizes, "threads": torch.get_num_threads(),
-                          "torch": torch.__version__, "copy_bandwidth_bytes_per_s": bandwidth,
+    payload = {"config": {"quick": args.quick, "sizes": sizes, "threads": torch.get_num_threads(),
+                          "torch": torch.__version__, "inplace_bandwidth_bytes_per_s": bandwidth,
+                          "first_step_seconds": compile_seconds,
                           "command": " ".join(["python", "benchmarks/step_time.py", *(argv or sys.argv[1:])])},
                "results": results}
     write_atomically(out, lambda tmp: tmp.write_text(json.dumps(payload, indent=1)))

@@ -168,10 +168,15 @@ def select_implementation(params: list[Tensor], foreach: bool | None, fused: boo
     """"single", "foreach" or "fused", from the flags; both ``None`` follows torch's rule.
 
     torch's rule: the multi-tensor path where foreach kernels exist (CUDA and friends), the
-    single-tensor loop on the CPU.  On the CPU torch's foreach "kernels" are an unfused loop
-    over tensors, slower than the per-tensor loop, which keeps each tensor in cache across
-    the update's operations.  ``fused`` is never picked by default: its first step compiles
-    a kernel (seconds on a CPU, see ``docs/benchmarks.md``), which a user should opt into.
+    single-tensor loop on the CPU, where torch's foreach "kernels" are an unfused loop over
+    tensors and the per-tensor loop keeps each tensor in cache across the update's
+    operations.  ``fused`` is opt-in, as in torch, because its first step compiles a kernel
+    (13-20 s per optimizer and dtype on a 2-core CPU with a cold cache; it needs a C++
+    compiler, Triton on CUDA) and it pays a fixed cost per call.  Measured on that CPU
+    (200 tensors, median of interleaved steps), fused/single step time: SuperAdam 1.8 at
+    1e4 parameters, 0.57 at 1e5, 0.33 at 1e6, 0.44 at 1e7; SuperSGD 3.0, 1.4, 0.87, 0.75.
+    So ``fused=True`` pays off for models above about 1e5 (Adam) or 1e6 (SGD) parameters
+    in runs long enough to amortize the compilation.  CUDA is not measured yet.
     """
     if fused:
         return "fused"
