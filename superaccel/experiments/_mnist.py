@@ -1,4 +1,5 @@
-"""What Figures 5 and 6 share: MNIST, the paper's networks and one training loop.
+"""What Figures 5 and 6 share: MNIST, the paper's networks, and a run of the one training
+loop (:func:`superaccel.training.train`) on them.
 
 Every optimizer starts from the same initial parameters (network seed 0). Test accuracy
 and loss are measured at θ (``optimizer.eval()``) and, every ``phi_every`` steps, also at
@@ -7,16 +8,15 @@ the look-ahead point φ the parameters hold during training, to report how much 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..data import epoch_batches, load_mnist
 from ..problems.networks import accuracy, nielsen_network, quadratic_cost
+from ..training import train as train_loop
 from .runner import OptimizerSpec
 
 LR = 0.5
@@ -24,6 +24,7 @@ QUICK_TRAIN, QUICK_TEST = 2000, 1000
 
 
 def mnist_data(quick: bool) -> tuple[torch.Tensor, ...]:
+    """MNIST from the cache (``superaccel reproduce`` downloads it first)."""
     x_train, y_train = load_mnist("train")
     x_test, y_test = load_mnist("test")
     if quick:
@@ -33,8 +34,7 @@ def mnist_data(quick: bool) -> tuple[torch.Tensor, ...]:
 
 @dataclass
 class MnistCurve:
-    label: str
-    sigma: float | None
+    spec: OptimizerSpec
     steps: np.ndarray
     accuracy: np.ndarray  # at θ
     loss: np.ndarray
@@ -44,15 +44,9 @@ class MnistCurve:
     diverged_at: int | None
 
     def as_data(self) -> dict:
-        return {"sigma": self.sigma, "steps": self.steps, "accuracy": self.accuracy, "loss": self.loss,
-                "phi_steps": self.phi_steps, "phi_accuracy": self.phi_accuracy, "phi_loss": self.phi_loss,
-                "diverged_at": self.diverged_at}
-
-
-def _evaluate(net, x, y, reading) -> tuple[float, float]:
-    with torch.no_grad():
-        out = net(x)
-        return accuracy(out, y), float(quadratic_cost(out, y, reading))
+        return {"spec": asdict(self.spec), "label": self.spec.label, "steps": self.steps, "accuracy": self.accuracy,
+                "loss": self.loss, "phi_steps": self.phi_steps, "phi_accuracy": self.phi_accuracy,
+                "phi_loss": self.phi_loss, "diverged_at": self.diverged_at}
 
 
 def train(spec: OptimizerSpec, sizes: Sequence[int], data, steps: int, *, batch_size: int | None = None,
@@ -60,35 +54,30 @@ def train(spec: OptimizerSpec, sizes: Sequence[int], data, steps: int, *, batch_
           desc: str = "") -> MnistCurve:
     x_train, y_train, x_test, y_test = data
     net = nielsen_network(sizes, seed=0)
-    opt = spec.build(list(net.parameters()))
     batches = None if batch_size is None else epoch_batches(len(x_train), batch_size,
                                                              torch.Generator().manual_seed(batch_seed))
-    record, phi_record = [], []
-    diverged_at = None
-    for step in tqdm(range(steps + 1), desc=desc or spec.label, leave=False, disable=None):
-        if step % phi_every == 0 or step == steps:
-            phi_record.append((step, *_evaluate(net, x_test, y_test, reading)))
-        if step % eval_every == 0 or step == steps:
-            opt.eval()
-            record.append((step, *_evaluate(net, x_test, y_test, reading)))
-            opt.train()
-        if step == steps:
-            break
+
+    def evaluate(_step: int) -> tuple[float, float]:
+        with torch.no_grad():
+            out = net(x_test)
+            return accuracy(out, y_test), float(quadratic_cost(out, y_test, reading))
+
+    def loss() -> torch.Tensor:
         if batches is None:
-            xb, yb = x_train, y_train
-        else:
-            index = next(batches)
-            xb, yb = x_train[index], y_train[index]
-        opt.zero_grad()
-        loss = quadratic_cost(net(xb), yb, reading)
-        if not math.isfinite(loss.item()):
-            diverged_at = step
-            break
-        loss.backward()
-        opt.step()
-    steps_arr, acc, los = (np.array(v) for v in zip(*record))
-    phi_steps, phi_acc, phi_los = (np.array(v) for v in zip(*phi_record))
-    return MnistCurve(spec.label, spec.sigma, steps_arr, acc, los, phi_steps, phi_acc, phi_los, diverged_at)
+            return quadratic_cost(net(x_train), y_train, reading)
+        index = next(batches)
+        return quadratic_cost(net(x_train[index]), y_train[index], reading)
+
+    result = train_loop(spec.build(list(net.parameters())), loss, steps, evaluate=evaluate, eval_every=eval_every,
+                        evaluate_lookahead=evaluate, lookahead_every=phi_every, progress=desc or spec.label)
+    steps_arr, (acc, los) = _columns(result.evaluations)
+    phi_steps, (phi_acc, phi_los) = _columns(result.lookahead_evaluations)
+    return MnistCurve(spec, steps_arr, acc, los, phi_steps, phi_acc, phi_los, result.diverged_at)
+
+
+def _columns(evaluations: list[tuple[int, tuple[float, float]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    steps = np.array([step for step, _ in evaluations])
+    return steps, [np.array(column) for column in zip(*(value for _, value in evaluations), strict=True)]
 
 
 def theta_phi_gap(curves: Sequence[MnistCurve]) -> dict[str, float]:
@@ -96,10 +85,10 @@ def theta_phi_gap(curves: Sequence[MnistCurve]) -> dict[str, float]:
     shared steps (early, while the look-ahead is far from θ) and the largest at the last step."""
     acc_gap = loss_gap = final_acc_gap = final_loss_gap = 0.0
     for curve in curves:
-        at = {int(s): (a, l) for s, a, l in zip(curve.steps, curve.accuracy, curve.loss)}
-        for s, a, l in zip(curve.phi_steps, curve.phi_accuracy, curve.phi_loss):
+        at = {int(s): (a, loss) for s, a, loss in zip(curve.steps, curve.accuracy, curve.loss, strict=True)}
+        for s, a, loss in zip(curve.phi_steps, curve.phi_accuracy, curve.phi_loss, strict=True):
             if int(s) in at and s > 0:
-                acc, rel = abs(at[int(s)][0] - a), abs(at[int(s)][1] - l) / at[int(s)][1]
+                acc, rel = abs(at[int(s)][0] - a), abs(at[int(s)][1] - loss) / at[int(s)][1]
                 acc_gap, loss_gap = max(acc_gap, acc), max(loss_gap, rel)
                 if s == curve.steps[-1]:
                     final_acc_gap, final_loss_gap = max(final_acc_gap, acc), max(final_loss_gap, rel)

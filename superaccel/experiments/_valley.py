@@ -33,8 +33,8 @@ def contour(ax, trajectories: list[Trajectory], styles=("o-", "*-")) -> None:
     minimum = PROBLEM.minimum()
     ax.plot(*minimum, "o", color="green", ms=8, mfc="none", mew=2)
     colors = ("tab:red", "tab:blue")
-    for trajectory, style, color in zip(trajectories, styles, colors):
+    for trajectory, style, color in zip(trajectories, styles, colors, strict=True):
         ax.plot(trajectory.thetas[:, 0], trajectory.thetas[:, 1], style, color=color, ms=3 if "*" in style else 4,
-                mfc="none" if "o" in style else color, lw=0.6, label=trajectory.label)
+                mfc="none" if "o" in style else color, lw=0.6, label=trajectory.spec.label)
     ax.set(xlim=(-3, 3.5), ylim=(-4.5, 4), xlabel="θ1", ylabel="θ2")
     ax.legend(fontsize=7, loc="lower right")

@@ -7,6 +7,7 @@ import numpy as np
 from . import runner
 from ._valley import PROBLEM, REACHED, STEPS, contour, settled_away
 from .figure import Claim, Figure
+from .runner import find_run
 
 LR = 0.01
 SIGMAS = (0.0, 0.9, 2.0, 3.0, 4.0, 6.0, 7.0)
@@ -14,17 +15,17 @@ LONG = 2000  # to see where σ = 6 and 7 end up
 
 
 def compute(quick: bool):
-    specs = [runner.gradient_descent(LR)] + [runner.super_sgd(LR, s) for s in SIGMAS]
-    runs = {t.label: t for t in runner.run_all(PROBLEM, specs, STEPS)}
-    long_runs = {t.sigma: t for t in runner.run_all(PROBLEM, [runner.super_sgd(LR, s) for s in (6.0, 7.0)], LONG)}
+    specs = [runner.gradient_descent(LR)] + [runner.momentum_method(LR, s) for s in SIGMAS]
+    runs = runner.run_all(PROBLEM, specs, STEPS)
+    long_runs = runner.run_all(PROBLEM, [runner.momentum_method(LR, s) for s in (6.0, 7.0)], LONG)
     scan = np.arange(0.0, 8.0 + 1e-9, 0.5 if quick else 0.125)
-    scan_runs = runner.run_all(PROBLEM, [runner.super_sgd(LR, s) for s in scan], STEPS)
+    scan_runs = runner.run_all(PROBLEM, [runner.momentum_method(LR, s) for s in scan], STEPS)
     data = {
         "lr": LR, "momentum": 0.9, "start": PROBLEM.start(), "minimum": PROBLEM.minimum(), "steps": STEPS,
-        "runs": runner.trajectory_data(runs.values()),
-        "long": {str(s): {"final_theta": t.thetas[-1], **dict(zip(("settled_away", "final_distance", "period2"),
-                                                                     settled_away(t)))}
-                 for s, t in long_runs.items()},
+        "runs": runner.trajectory_data(runs),
+        "long": [{"sigma": t.spec.sigma, "final_theta": t.thetas[-1],
+                  **dict(zip(("settled_away", "final_distance", "period2"), settled_away(t), strict=True))}
+                 for t in long_runs],
         "scan": {"sigmas": scan,
                  "final_distance": [t.distances[-1] if not t.diverged else np.inf for t in scan_runs],
                  "steps_to_reach": [t.steps_to(REACHED) for t in scan_runs]},
@@ -45,25 +46,33 @@ def _dips(distance: np.ndarray, rise: float = 0.05) -> list[int]:
 
 def claims(data) -> list[Claim]:
     runs = data["runs"]
-    final = {label: run["distance"][-1] for label, run in runs.items()}
+
+    def final(**criteria) -> float:
+        return find_run(runs, **criteria)["distance"][-1]
+
+    def distance(sigma: float) -> np.ndarray:
+        return np.asarray(find_run(runs, method="momentum", sigma=sigma)["distance"])
+
+    gd, heavy_ball = final(method="gd"), final(method="momentum", sigma=0.0)
+    sigma2, nesterov = final(method="momentum", sigma=2.0), final(method="momentum", sigma=0.9)
     scan = data["scan"]
     best = float(scan["sigmas"][int(np.nanargmin(scan["final_distance"]))])
     reach = [np.inf if s is None else s for s in scan["steps_to_reach"]]
     fastest = float(scan["sigmas"][int(np.argmin(reach))]) if np.isfinite(min(reach)) else float("nan")
-    dips3, dips4 = _dips(runs["σ = 3"]["distance"]), _dips(runs["σ = 4"]["distance"])
-    cycle7 = data["long"]["7.0"]
-    at180 = np.asarray(runs["σ = 7"]["theta"])
+    dips3, dips4 = _dips(distance(3.0)), _dips(distance(4.0))
+    cycle7 = next(r for r in data["long"] if r["sigma"] == 7.0)
+    at180 = np.asarray(find_run(runs, method="momentum", sigma=7.0)["theta"])
     period2_180 = float(np.linalg.norm(at180[-1] - at180[-3]))
     return [
         Claim("gd-and-heavy-ball-fall-short",
               f"Gradient descent and the heavy ball (σ = 0) do not reach the minimum within 180 steps "
               f"(reaching = within {REACHED}).",
-              f"distance at step 180: gd {final['gd']:.3f}, heavy ball {final['σ = 0']:.3f}",
-              final["gd"] > REACHED and final["σ = 0"] > REACHED),
+              f"distance at step 180: gd {gd:.3f}, heavy ball {heavy_ball:.3f}",
+              gd > REACHED and heavy_ball > REACHED),
         Claim("sigma2-beats-nesterov",
               "Super-acceleration σ = 2 works significantly better than Nesterov (σ = 0.9).",
-              f"distance at step 180: σ = 2 {final['σ = 2']:.4f}, σ = 0.9 {final['σ = 0.9']:.4f}",
-              final["σ = 2"] < 0.5 * final["σ = 0.9"]),
+              f"distance at step 180: σ = 2 {sigma2:.4f}, σ = 0.9 {nesterov:.4f}",
+              sigma2 < 0.5 * nesterov),
         Claim("best-sigma-3-to-4",
               "The optimal values appear to be around 3 or 4.",
               f"σ scan (step {scan['sigmas'][1] - scan['sigmas'][0]:g}) on [0, 8]: smallest distance at step 180 "
@@ -84,22 +93,30 @@ def claims(data) -> list[Claim]:
 
 def plot(data, fig) -> None:
     axes = fig.subplots(2, 3)
-    runs = {label: runner.Trajectory.from_data(label, run) for label, run in data["runs"].items()}
-    for ax, (a, b), title in zip(axes[0], (("gd", "σ = 0"), ("σ = 0.9", "σ = 2"), ("σ = 4", "σ = 7")),
-                                 ("(a) gd and heavy ball", "(b) Nesterov and σ = 2", "(c) σ = 4 and 7")):
-        contour(ax, [runs[a], runs[b]])
+
+    def trajectory(**criteria) -> runner.Trajectory:
+        return runner.Trajectory.from_data(find_run(data["runs"], **criteria))
+
+    def momentum(sigma: float) -> runner.Trajectory:
+        return trajectory(method="momentum", sigma=sigma)
+
+    for ax, pair, title in zip(axes[0], ((trajectory(method="gd"), momentum(0.0)), (momentum(0.9), momentum(2.0)),
+                                         (momentum(4.0), momentum(7.0))),
+                               ("(a) gd and heavy ball", "(b) Nesterov and σ = 2", "(c) σ = 4 and 7"), strict=True):
+        contour(ax, list(pair))
         ax.set_title(title)
     ax_d, ax_e, ax_s = axes[1]
-    for label in ("gd", "σ = 0", "σ = 0.9", "σ = 2"):
-        ax_d.plot(runs[label].distances, label=label)
+    for t in (trajectory(method="gd"), momentum(0.0), momentum(0.9), momentum(2.0)):
+        ax_d.plot(t.distances, label=t.spec.label)
     ax_d.set(yscale="log", xlabel="step", ylabel="distance to minimum", title="(d)")
     ax_d.legend(fontsize=7)
-    for label in ("σ = 2", "σ = 3", "σ = 4", "σ = 6", "σ = 7"):
-        ax_e.plot(runs[label].distances, label=label)
+    for sigma in (2.0, 3.0, 4.0, 6.0, 7.0):
+        ax_e.plot(momentum(sigma).distances, label=momentum(sigma).spec.label)
     ax_e.set(yscale="log", xlabel="step", ylabel="distance to minimum", title="(e)")
     ax_e.legend(fontsize=7)
     inset = ax_e.inset_axes([0.55, 0.55, 0.4, 0.4])
-    inset.plot(runs["σ = 6"].thetas[100:, 0], runs["σ = 6"].thetas[100:, 1], ".-", ms=2, lw=0.5)
+    sigma6 = momentum(6.0)
+    inset.plot(sigma6.thetas[100:, 0], sigma6.thetas[100:, 1], ".-", ms=2, lw=0.5)
     inset.set_title("σ = 6, steps 100–180", fontsize=6)
     inset.tick_params(labelsize=5)
     ax_s.plot(data["scan"]["sigmas"], data["scan"]["final_distance"], "o-", ms=3)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from .. import theory
 from ..problems import PaperRegression
 from . import runner
 from .figure import Claim, Figure
+from .runner import find_run
 
 LR, MOMENTUM = 0.005, 0.9
 PAPER_SIGMAS = (0.0, 0.9, 2.0, 4.0)
@@ -19,20 +22,20 @@ LATE_WINDOW = 0.2  # the last fifth of the run gives the late-time rate
 def compute(quick: bool):
     problem = PaperRegression()
     steps = 2000 if quick else 10000
-    specs = [runner.gradient_descent(LR)] + [runner.super_sgd(LR, s, MOMENTUM) for s in PAPER_SIGMAS + EXTRA_SIGMAS]
+    specs = [runner.gradient_descent(LR)] + [runner.momentum_method(LR, s, MOMENTUM)
+                                             for s in PAPER_SIGMAS + EXTRA_SIGMAS]
     runs = runner.run_all(problem, specs, steps)
     minimum_loss = problem.minimum_loss()
     curvatures = np.linalg.eigvalsh(problem.hessian())
     k_eta = curvatures * LR
     start = int(steps * (1 - LATE_WINDOW))
-    late = {}
+    late = []
     for run in runs:
         excess = run.losses - minimum_loss
         slope = np.polyfit(np.arange(start, steps + 1), np.log(excess[start:]), 1)[0]
         # the excess loss decays as ρ^(2t) along the slowest direction
-        momentum, sigma = (0.0, 0.0) if run.label == "gd" else (MOMENTUM, run.sigma)
-        late[run.label] = {"measured_rate": float(np.exp(slope / 2)),
-                           "predicted_rate": float(theory.spectral_radius(k_eta[0], momentum, sigma))}
+        late.append({"label": run.spec.label, "measured_rate": float(np.exp(slope / 2)),
+                     "predicted_rate": float(theory.spectral_radius(k_eta[0], run.spec.momentum, run.spec.sigma))})
     data = {
         "lr": LR, "momentum": MOMENTUM, "steps": steps, "minimum_loss": minimum_loss,
         "runs": runner.trajectory_data(runs, with_thetas=False),
@@ -47,25 +50,31 @@ def compute(quick: bool):
 
 def claims(data) -> list[Claim]:
     runs, m = data["runs"], data["minimum_loss"]
-    early = {label: run["loss"][EARLY] - m for label, run in runs.items()}
-    final = {label: run["loss"][-1] - m for label, run in runs.items()}
-    paper = [f"σ = {s:g}" for s in PAPER_SIGMAS]
-    momentum_final = [final[label] for label in runs if label != "gd"]
+
+    def excess(step: int, **criteria) -> float:
+        return find_run(runs, **criteria)["loss"][step] - m
+
+    early_paper = [excess(EARLY, method="momentum", sigma=s) for s in PAPER_SIGMAS]
+    early_gd, early_sigma8 = excess(EARLY, method="gd"), excess(EARLY, method="momentum", sigma=8.0)
+    early_heavy_ball, early_nesterov = early_paper[0], early_paper[1]
+    final_gd = excess(-1, method="gd")
+    momentum_final = [r["loss"][-1] - m for r in runs if r["spec"]["method"] == "momentum"]
     spread = max(momentum_final) / min(momentum_final) - 1
     late = data["late_time"]
-    rate_error = max(abs(v["measured_rate"] - v["predicted_rate"]) / (1 - v["predicted_rate"]) for v in late.values())
+    rate_error = max(abs(v["measured_rate"] - v["predicted_rate"]) / (1 - v["predicted_rate"]) for v in late)
     return [
         Claim("larger-sigma-faster-early",
               "As σ is increased (σ = 0, 0.9, 2, 4), the initial minimization is more effective.",
-              f"excess loss at step {EARLY}: " + ", ".join(f"{k} {early[k]:.3g}" for k in paper)
+              f"excess loss at step {EARLY}: "
+              + ", ".join(f"σ = {s:g} {e:.3g}" for s, e in zip(PAPER_SIGMAS, early_paper, strict=True))
               + f"; σ = 8 (not in the paper, past the steep direction's σ* = {data['steepest_sigma_star']:.2f}): "
-              f"{early['σ = 8']:.3g}",
-              all(early[a] > early[b] for a, b in zip(paper, paper[1:]))),
+              f"{early_sigma8:.3g}",
+              all(a > b for a, b in pairwise(early_paper))),
         Claim("sigma0-slower-than-gd-early",
               "For initial minimization σ = 0 is slower even than gd, while σ = 0.9 is similar to gd.",
-              f"excess loss at step {EARLY}: gd {early['gd']:.3g}, σ = 0 {early['σ = 0']:.3g}, "
-              f"σ = 0.9 {early['σ = 0.9']:.3g}",
-              early["σ = 0"] > early["gd"] and 0.5 < early["σ = 0.9"] / early["gd"] < 2),
+              f"excess loss at step {EARLY}: gd {early_gd:.3g}, σ = 0 {early_heavy_ball:.3g}, "
+              f"σ = 0.9 {early_nesterov:.3g}",
+              early_heavy_ball > early_gd and 0.5 < early_nesterov / early_gd < 2),
         Claim("late-time-merge",
               "At late times all momentum runs follow the same σ-independent curve.",
               f"excess loss at step {data['steps']}: momentum runs within {100 * spread:.1f}% of each other "
@@ -73,27 +82,27 @@ def claims(data) -> list[Claim]:
               spread < 0.1),
         Claim("gd-slowest-asymptotically",
               "Pure gradient descent trains slower than any momentum method asymptotically.",
-              f"excess loss at step {data['steps']}: gd {final['gd']:.3g}, momentum at most {max(momentum_final):.3g}",
-              final["gd"] > max(momentum_final)),
+              f"excess loss at step {data['steps']}: gd {final_gd:.3g}, momentum at most {max(momentum_final):.3g}",
+              final_gd > max(momentum_final)),
         Claim("theory-explains-late-rate",
               "The late-time decay is that of the shallowest Hessian direction, in the overdamped regime of "
               "Section 2 (kη below the threshold), nearly independent of σ.",
               f"{data['directions_above_threshold']} of {len(data['k_eta'])} directions have kη above "
               f"(1 − √g)² = {data['threshold']:.5f}; smallest kη = {data['k_eta'][0]:.2e}; late rate measured vs "
-              "ρ(kη_min, g, σ): " + ", ".join(f"{k} {v['measured_rate']:.6f}/{v['predicted_rate']:.6f}"
-                                               for k, v in late.items()),
+              "ρ(kη_min, g, σ): " + ", ".join(f"{v['label']} {v['measured_rate']:.6f}/{v['predicted_rate']:.6f}"
+                                               for v in late),
               rate_error < 0.05),
     ]
 
 
 def plot(data, fig) -> None:
     ax, ax_k = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
-    for label, run in data["runs"].items():
-        ax.plot(run["loss"][:200], label=label)
+    for run in data["runs"]:
+        ax.plot(run["loss"][:200], label=run["label"])
     ax.set(yscale="log", xlabel="step", ylabel="L(θ)", title=f"loss, η = {data['lr']} (first 200 steps)")
     ax.legend(fontsize=7)
     inset = ax.inset_axes([0.5, 0.45, 0.45, 0.45])
-    for label, run in data["runs"].items():
+    for run in data["runs"]:
         inset.plot(np.asarray(run["loss"]) - data["minimum_loss"], lw=1)
     inset.set(yscale="log", title=f"L − L* over {data['steps']} steps", xlabel="step")
     inset.title.set_fontsize(7)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from ._mnist import LR, mnist_data, theta_phi_gap, theta_phi_note, train
 from .fig5 import specs
 from .figure import Claim, Figure
+from .runner import find_run
 
 BATCH = 200
 RUNS = 3
-PAPER_SIGMAS = ("σ = 0", "σ = 0.9", "σ = 2", "σ = 4")
+PAPER_SIGMAS = (0.0, 0.9, 2.0, 4.0)
 
 
 def compute(quick: bool):
@@ -23,7 +26,7 @@ def compute(quick: bool):
                      for spec in specs()] for seed in range(RUNS)}
     result = {
         "lr": LR, "batch_size": BATCH, "steps": steps, "steps_per_epoch": steps_per_epoch, "eval_every": eval_every,
-        "runs": {str(seed): {c.label: c.as_data() for c in cs} for seed, cs in curves.items()},
+        "runs": {str(seed): [c.as_data() for c in cs] for seed, cs in curves.items()},
         "theta_vs_phi": theta_phi_gap([c for cs in curves.values() for c in cs]),
     }
     result["notes"] = [theta_phi_note(result["theta_vs_phi"]),
@@ -32,27 +35,29 @@ def compute(quick: bool):
     return result, claims(result)
 
 
-def _mean_over_runs(data, label, key):
-    return np.mean([np.asarray(runs[label][key], dtype=float) for runs in data["runs"].values()], axis=0)
+def _mean_over_runs(data, key, spec) -> np.ndarray:
+    """The mean over the stochastic runs of the curve ``key`` of the run with ``spec``."""
+    return np.mean([np.asarray(find_run(runs, method=spec["method"], sigma=spec["sigma"])[key], dtype=float)
+                    for runs in data["runs"].values()], axis=0)
 
 
 def claims(data) -> list[Claim]:
-    labels = list(next(iter(data["runs"].values())))
-    steps = np.asarray(next(iter(data["runs"].values()))["gd"]["steps"])
+    runs = next(iter(data["runs"].values()))  # one seed's runs: every spec, with its plot label
+    steps = np.asarray(find_run(runs, method="gd")["steps"])
     early = steps <= max(steps[-1] // 9, steps[1])  # the first third of the first epoch
-    early_loss = {label: float(np.mean(_mean_over_runs(data, label, "loss")[early])) for label in labels}
-    final_acc = {label: float(_mean_over_runs(data, label, "accuracy")[-1]) for label in labels}
-    momentum = [label for label in labels if label != "gd"]
-    spread = 100 * (max(final_acc[l] for l in momentum) - min(final_acc[l] for l in momentum))
-    large = [label for label in momentum if label not in ("σ = 0", "σ = 0.9")]
-    large_spread = 100 * (max(final_acc[l] for l in large) - min(final_acc[l] for l in large))
-    ordered = [early_loss[l] for l in PAPER_SIGMAS]
+    early_loss = {r["label"]: float(np.mean(_mean_over_runs(data, "loss", r["spec"])[early])) for r in runs}
+    final_acc = {r["label"]: float(_mean_over_runs(data, "accuracy", r["spec"])[-1]) for r in runs}
+    momentum = [r for r in runs if r["spec"]["method"] == "momentum"]
+    spread = 100 * (max(final_acc[r["label"]] for r in momentum) - min(final_acc[r["label"]] for r in momentum))
+    large = [r for r in momentum if r["spec"]["sigma"] >= 2]
+    large_spread = 100 * (max(final_acc[r["label"]] for r in large) - min(final_acc[r["label"]] for r in large))
+    ordered = [early_loss[find_run(runs, method="momentum", sigma=s)["label"]] for s in PAPER_SIGMAS]
     return [
         Claim("minibatch-larger-sigma-faster-early",
               "With mini-batches, larger σ (0 → 0.9 → 2 → 4) allows more rapid optimization early on.",
               f"mean test loss over the first {int(steps[early][-1])} steps, averaged over {len(data['runs'])} runs: "
               + ", ".join(f"{k} {v:.4f}" for k, v in early_loss.items()),
-              all(a > b for a, b in zip(ordered, ordered[1:]))),
+              all(a > b for a, b in pairwise(ordered))),
         Claim("minibatch-long-time-sigma-independent",
               "In the long-time limit the accuracy becomes independent of σ (we require the momentum runs' "
               "final test accuracies within 1 percentage point).",
@@ -67,7 +72,8 @@ def plot(data, fig) -> None:
     ax_acc, ax_loss = fig.subplots(1, 2)
     colors = {}
     for seed, runs in data["runs"].items():
-        for label, run in runs.items():
+        for run in runs:
+            label = run["label"]
             kwargs = {"color": colors.get(label), "lw": 0.8, "alpha": 0.8}
             (line,) = ax_acc.plot(run["steps"], 100 * np.asarray(run["accuracy"]), label=label if seed == "0" else None,
                                   **kwargs)
@@ -78,4 +84,5 @@ def plot(data, fig) -> None:
     ax_acc.legend(fontsize=7)
 
 
-FIGURE = Figure("fig6", "Figure 6: MNIST 784-30-10, mini-batches of 200, η = 0.5 (test set, at θ)", compute, plot)
+FIGURE = Figure("fig6", "Figure 6: MNIST 784-30-10, mini-batches of 200, η = 0.5 (test set, at θ)", compute, plot,
+                needs_mnist=True)

@@ -61,7 +61,7 @@ def claims(data) -> list[Claim]:
             "σ considerably larger than g ≈ 1 is beneficial for RMSProp as long as η is not very small.",
             "fitted σ* per η: "
             + ", ".join(f"η={e:.1e}: " + ("undefined (T still falling at σ = 40)" if u else f"{s:.2f}")
-                        for e, s, u in zip(etas, stars, undefined))
+                        for e, s, u in zip(etas, stars, undefined, strict=True))
             + (f"; σ* > g for η ≥ {etas[first]:.1e}" if above.any() else "; σ* ≤ g for every η"),
             holds_above,
         ),

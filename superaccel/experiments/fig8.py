@@ -8,6 +8,7 @@ import numpy as np
 from . import runner
 from ._valley import PROBLEM, REACHED, STEPS, contour
 from .figure import Claim, Figure
+from .runner import find_run
 
 LEARNING_RATES = (0.01, 0.1)
 SIGMAS = (0.0, 0.9, 2.0, 4.0, 6.0, 10.0)
@@ -19,36 +20,37 @@ LOCALIZED = 0.05  # ...while moving less than this over the last 200 steps
 def compute(quick: bool):
     per_lr = {}
     for lr in LEARNING_RATES:
-        runs = runner.run_all(PROBLEM, [runner.super_rmsprop(lr, s) for s in SIGMAS], LONG)
+        runs = runner.run_all(PROBLEM, [runner.rmsprop_method(lr, s) for s in SIGMAS], LONG)
         per_lr[str(lr)] = {
-            "runs": {t.label: {"sigma": t.sigma, "distance": t.distances[: STEPS + 1],
-                               "theta": t.thetas[: STEPS + 1], "diverged_at": t.diverged_at,
-                               "steps_to_reach": t.steps_to(REACHED), "final_distance": t.distances[-1],
-                               "final_spread": float(np.max(np.ptp(t.thetas[-200:], axis=0)))}
-                     for t in runs},
+            "runs": [{"spec": run_data["spec"], "label": run_data["label"], "distance": t.distances[: STEPS + 1],
+                      "theta": t.thetas[: STEPS + 1], "diverged_at": t.diverged_at,
+                      "steps_to_reach": t.steps_to(REACHED), "final_distance": t.distances[-1],
+                      "final_spread": float(np.max(np.ptp(t.thetas[-200:], axis=0)))}
+                     for t, run_data in zip(runs, runner.trajectory_data(runs, with_thetas=False), strict=True)],
         }
         per_lr[str(lr)]["behaviour"] = _behaviour(per_lr[str(lr)]["runs"])
     return {"learning_rates": LEARNING_RATES, "sigmas": SIGMAS, "long": LONG, "per_lr": per_lr}, claims_for(per_lr)
 
 
 def _behaviour(runs) -> dict:
-    reach = {r["sigma"]: (np.inf if r["steps_to_reach"] is None else r["steps_to_reach"]) for r in runs.values()}
+    reach = {r["spec"]["sigma"]: (np.inf if r["steps_to_reach"] is None else r["steps_to_reach"]) for r in runs}
     faster = reach[0.9] > reach[2.0] > reach[4.0] or (reach[0.9] > reach[2.0] and reach[2.0] == min(reach.values()))
-    elsewhere = [r["sigma"] for r in runs.values()
-                 if r["sigma"] > 2 and r["final_distance"] > ELSEWHERE and r["final_spread"] < LOCALIZED]
+    elsewhere = [r["spec"]["sigma"] for r in runs
+                 if r["spec"]["sigma"] > 2 and r["final_distance"] > ELSEWHERE and r["final_spread"] < LOCALIZED]
     return {"steps_to_reach": reach, "faster_past_g": bool(faster), "elsewhere_sigmas": elsewhere,
-            "converges_elsewhere": bool(elsewhere) and runs["σ = 2"]["final_distance"] < ELSEWHERE}
+            "converges_elsewhere": bool(elsewhere) and find_run(runs, sigma=2.0)["final_distance"] < ELSEWHERE}
 
 
 def claims_for(per_lr) -> list[Claim]:
     b = {lr: v["behaviour"] for lr, v in per_lr.items()}
 
     def reach_text(lr):
-        return ", ".join(f"σ={s:g}: {'never' if not np.isfinite(n) else int(n)}" for s, n in b[lr]["steps_to_reach"].items())
+        return ", ".join(f"σ={s:g}: {'never' if not np.isfinite(n) else int(n)}"
+                         for s, n in b[lr]["steps_to_reach"].items())
 
     def elsewhere_text(lr):
         runs = per_lr[lr]["runs"]
-        return ", ".join(f"σ={r['sigma']:g}: {r['final_distance']:.2g}" for r in runs.values())
+        return ", ".join(f"σ={r['spec']['sigma']:g}: {r['final_distance']:.2g}" for r in runs)
 
     shows = [lr for lr in b if b[lr]["faster_past_g"] and b[lr]["converges_elsewhere"]]
     return [
@@ -70,13 +72,13 @@ def claims_for(per_lr) -> list[Claim]:
 
 def plot(data, fig) -> None:
     axes = fig.subplots(2, 2)
-    for row, lr in zip(axes, data["per_lr"]):
+    for row, lr in zip(axes, data["per_lr"], strict=True):
         runs = data["per_lr"][lr]["runs"]
-        for label, run in runs.items():
-            row[0].plot(run["distance"], label=label)
+        for run in runs:
+            row[0].plot(run["distance"], label=run["label"])
         row[0].set(yscale="log", xlabel="step", ylabel="distance to minimum", title=f"η = {lr}: first {STEPS} steps")
         row[0].legend(fontsize=7)
-        contour(row[1], [runner.Trajectory.from_data(label, runs[label]) for label in ("σ = 2", "σ = 10")])
+        contour(row[1], [runner.Trajectory.from_data(find_run(runs, sigma=s)) for s in (2.0, 10.0)])
         row[1].set_title(f"η = {lr}: σ = 2 and σ = 10")
 
 

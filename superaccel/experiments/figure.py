@@ -41,6 +41,8 @@ class Figure:
     compute: Callable[[bool], tuple[dict[str, Any], list[Claim]]]
     plot: Callable[[dict[str, Any], Any], None]
     figsize: tuple[float, float] = (12.0, 4.0)
+    #: the figure trains on MNIST (``superaccel reproduce`` downloads it first)
+    needs_mnist: bool = False
 
 
 def to_jsonable(value: Any) -> Any:

@@ -16,8 +16,16 @@ import numpy as np
 import torch
 
 from . import FIGURE_NAMES, get_figure
-from .docs import claims_table
 from .figure import run_figure, write_atomically
+
+
+def claims_table(result: dict) -> str:
+    """A Markdown table of a figure's claims: the paper says / we measured / holds."""
+    rows = ["| claim | the paper says | we measured | holds |", "|---|---|---|---|"]
+    for claim in result["claims"]:
+        rows.append(f"| {claim['id']} | {claim['statement']} | {claim['measured']} | "
+                    f"{'yes' if claim['holds'] else '**no**'} |")
+    return "\n".join(rows)
 
 
 def environment() -> dict[str, str]:
