@@ -1,12 +1,13 @@
 # Two commands do all set-up on a fresh machine: `make test` and `make reproduce`.
-# Each creates .venv when it is missing (torch pinned to 2.13.0 by constraints.txt).
+# Each creates .venv when it is missing (torch pinned to 2.13.0 by constraints.txt) and
+# installs the package with its dev and experiments extras.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RESULTS ?= results
 
-.PHONY: test reproduce bench bench-quick clean
+.PHONY: test lint reproduce docs bench bench-quick clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +17,17 @@ $(STAMP): pyproject.toml constraints.txt
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
 reproduce: $(STAMP)
 	$(PY) -m superaccel.cli reproduce all --out $(RESULTS)
+
+# docs/theory.md (figures 1, 2, 7; a few minutes) and docs/benchmarks.md (from the
+# committed benchmarks/results/*.json, seconds)
+docs: $(STAMP)
+	$(PY) docs/build_theory.py
+	$(PY) benchmarks/make_docs.py
 
 # The full benchmark suite (under an hour on 2 cores) and the docs generated from its JSON.
 bench: $(STAMP)

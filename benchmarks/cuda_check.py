@@ -99,7 +99,7 @@ def step_times() -> list[dict]:
                     benches[k][0].step()
                     torch.cuda.synchronize()
                     times[k].append(time.perf_counter() - start)
-            ratio = statistics.median(a / b for a, b in zip(*times))
+            ratio = statistics.median(a / b for a, b in zip(*times, strict=True))
             row = {"params": total, "name": f"{name}(fused)", "baseline": type(benches[1][0]).__name__,
                    "ratio_median": ratio, "ms": 1e3 * statistics.median(times[0]),
                    "baseline_ms": 1e3 * statistics.median(times[1]), "first_step_s": benches[0][1]}

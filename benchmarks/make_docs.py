@@ -82,7 +82,7 @@ def _plot_step_time(rows, path: Path) -> None:
         series.setdefault(f"torch {r['baseline']}", []).append((r["params"], r["baseline_seconds_median"]))
     for name, points in series.items():
         points = sorted(dict(points).items())
-        ax.plot(*zip(*points), "o-" if not name.startswith("torch") else "k--", label=name, lw=1, ms=3,
+        ax.plot(*zip(*points, strict=True), "o-" if not name.startswith("torch") else "k--", label=name, lw=1, ms=3,
                 alpha=1 if not name.startswith("torch") else 0.5)
     ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="median step time (s)",
            title="optimizer step time vs size (CPU)")

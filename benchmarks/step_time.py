@@ -110,7 +110,7 @@ class Bench:
         self.opt = build(self.params)
 
     def step(self) -> float:
-        for p, g in zip(self.params, self.grads):
+        for p, g in zip(self.params, self.grads, strict=True):
             p.grad = g
         start = time.perf_counter()
         self.opt.step()
@@ -185,7 +185,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1e4..1e6 parameters, fewer rounds (a few minutes)")
     parser.add_argument("--only", nargs="*", help="contender names to run (default: all)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON output (default benchmarks/results/step_time[_quick].json)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON output (default benchmarks/results/step_time[_quick].json)")
     args = parser.parse_args(argv)
     names = {row.contender for row in ROWS}
     unknown = set(args.only or []) - names

@@ -1,4 +1,4 @@
-"""Regenerate the figures and generated tables of docs/ (``python -m superaccel.experiments.docs``).
+"""Regenerate docs/theory.md's tables and figures (``make docs`` runs this).
 
 Everything between ``<!-- generated:NAME -->`` and ``<!-- end:NAME -->`` in a doc is
 rewritten from the figures' JSON; the prose around it is written by hand.
@@ -10,10 +10,11 @@ import re
 import sys
 from pathlib import Path
 
-from . import get_figure
-from .figure import run_figure, write_atomically
+from superaccel.experiments import get_figure
+from superaccel.experiments.figure import run_figure, write_atomically
+from superaccel.experiments.report import claims_table
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parent
 
 
 def sigma_star_table(fig2: dict) -> str:
@@ -23,14 +24,6 @@ def sigma_star_table(fig2: dict) -> str:
     for i, k_eta in enumerate(data["k_etas"]):
         rows.append(f"| {k_eta:.4g} | {data['sigma_star_fitted'][i]:.2f} | {data['sigma_star_exact'][i]:.2f} | "
                     f"{odes['9'][i]:.2f} | {odes['10'][i]:.2f} | {odes['11'][i]:.2f} |")
-    return "\n".join(rows)
-
-
-def claims_table(result: dict) -> str:
-    rows = ["| claim | the paper says | we measured | holds |", "|---|---|---|---|"]
-    for claim in result["claims"]:
-        rows.append(f"| {claim['id']} | {claim['statement']} | {claim['measured']} | "
-                    f"{'yes' if claim['holds'] else '**no**'} |")
     return "\n".join(rows)
 
 

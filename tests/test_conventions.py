@@ -83,7 +83,7 @@ def test_eval_moves_to_theta_and_train_moves_back(info, impl):
     phi = params_of(model)
     opt.eval()
     theta = params_of(model)
-    assert all(not torch.equal(a, b) for a, b in zip(phi, theta))
+    assert all(not torch.equal(a, b) for a, b in zip(phi, theta, strict=True))
     opt.train()
     for a, b in zip(phi, params_of(model), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
@@ -214,7 +214,7 @@ def test_maximize_equals_minimizing_the_negation(info, impl):
     opt_b = info.make(model_b.parameters(), **info.impl_kwargs(impl))
     train_steps(model_a, opt_a, 5, sign=-1.0)
     train_steps(model_b, opt_b, 5)
-    for a, b in zip(params_of(model_a), params_of(model_b)):
+    for a, b in zip(params_of(model_a), params_of(model_b), strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -378,7 +378,7 @@ def test_param_groups_with_their_own_lr_and_weight_decay_equal_separate_optimize
         loss_of(model_b).backward()
         for o in separate:
             o.step()
-    for a, b in zip(params_of(model_a), params_of(model_b)):
+    for a, b in zip(params_of(model_a), params_of(model_b), strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -427,11 +427,11 @@ def test_tensor_lr_of_every_shape_follows_the_float_lr(info, impl, shape):
                       **info.impl_kwargs(impl))
     train_steps(model_a, opt_a, 5)
     train_steps(model_b, opt_b, 5)
-    for a, b in zip(params_of(model_a), params_of(model_b)):
+    for a, b in zip(params_of(model_a), params_of(model_b), strict=True):
         torch.testing.assert_close(a, b)
     opt_b.eval()
     opt_a.eval()
-    for a, b in zip(params_of(model_a), params_of(model_b)):
+    for a, b in zip(params_of(model_a), params_of(model_b), strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -455,7 +455,7 @@ def test_implementations_keep_the_same_state(info):
         runs.append((list(model.parameters()) + [empty], opt))
     (ref_params, ref_opt), *others = runs
     for params, opt in others:
-        for p_ref, p in zip(ref_params, params):
+        for p_ref, p in zip(ref_params, params, strict=True):
             torch.testing.assert_close(p, p_ref, rtol=1e-13, atol=1e-13)
             assert ref_opt.state[p_ref].keys() == opt.state[p].keys()
             for key, value in ref_opt.state[p_ref].items():
@@ -660,7 +660,7 @@ def test_adam_checkpoint_keeps_two_buffers_and_loads_the_older_three_buffer_form
     opt = SuperAdam(model.parameters(), lr=1e-2)
     train_steps(model, opt, 3)
     old = copy.deepcopy(opt.state_dict())
-    for index, state in old["state"].items():  # superaccel 0.1 also kept the last step
+    for _index, state in old["state"].items():  # superaccel 0.1 also kept the last step
         state["velocity"] = torch.zeros_like(state["exp_avg"])
     twin_model = copy.deepcopy(model)
     twin = SuperAdam(twin_model.parameters(), lr=1e-2)

@@ -115,7 +115,7 @@ def trajectories(make_a, make_b, steps=STEPS, seed=0, schedule=None, sigmas=None
 
 
 def assert_same(pa, pb, **tol):
-    for a, b in zip(pa, pb):
+    for a, b in zip(pa, pb, strict=True):
         torch.testing.assert_close(a, b, **(tol or TOL))
 
 

@@ -64,7 +64,7 @@ def test_simulation_is_super_sgd_on_the_parabola():
     for j, sigma in enumerate(sigmas):
         theta = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
         opt = SuperSGD([theta], lr=lr, momentum=G, sigma=sigma)
-        for i in range(200):
+        for _i in range(200):
             opt.zero_grad()
             (0.5 * k * theta**2).sum().backward()
             opt.step()

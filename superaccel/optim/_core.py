@@ -159,9 +159,39 @@ def real_view(tensor: Tensor) -> Tensor:
 
 
 def group_by_device_and_dtype(tensor_lists: list[list[Tensor]]) -> list[list[list[Tensor]]]:
-    """Bucket aligned tensor lists by (device, dtype) for the foreach kernels."""
-    grouped = Optimizer._group_tensors_by_device_and_dtype(tensor_lists)
-    return [lists for lists, _ in grouped.values()]
+    """Bucket aligned tensor lists by the (device, dtype) of the first list's tensors, for
+    the foreach and fused kernels (which take tensors of one device and dtype)."""
+    buckets: dict[tuple, list[list[Tensor]]] = {}
+    for tensors in zip(*tensor_lists, strict=True):
+        key = (tensors[0].device, tensors[0].dtype)
+        if key not in buckets:
+            buckets[key] = [[] for _ in tensor_lists]
+        for bucket, tensor in zip(buckets[key], tensors, strict=True):
+            bucket.append(tensor)
+    return list(buckets.values())
+
+
+def effective_grads(grads: list[Tensor], params: list[Tensor], *, maximize: bool,
+                    weight_decay: float) -> list[Tensor]:
+    """The gradients a step uses: negated for ``maximize`` and with an L2 term λ·param, in
+    new tensors (the parameters' gradients are never modified)."""
+    if maximize:
+        grads = torch._foreach_neg(grads)
+    if weight_decay != 0:
+        if maximize:  # reuse the negated copy
+            torch._foreach_add_(grads, params, alpha=weight_decay)
+        else:
+            grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    return grads
+
+
+def effective_grad(grad: Tensor, param: Tensor, *, maximize: bool, weight_decay: float) -> Tensor:
+    """One tensor's :func:`effective_grads`."""
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = grad.add(param, alpha=weight_decay)
+    return grad
 
 
 def select_implementation(params: list[Tensor], foreach: bool | None, fused: bool | None) -> str:
@@ -181,9 +211,7 @@ def select_implementation(params: list[Tensor], foreach: bool | None, fused: boo
     if fused:
         return "fused"
     if foreach is None and fused is None:
-        from torch.optim.optimizer import _default_to_fused_or_foreach
-
-        _, foreach = _default_to_fused_or_foreach(params, differentiable=False, use_fused=False)
+        foreach = all(p.device.type not in ("cpu", "meta") for p in params)
     return "foreach" if foreach else "single"
 
 
@@ -269,8 +297,9 @@ class SuperOptimizer(Optimizer):
         state_dict = self._convert_state_dict(state_dict)
         for group in state_dict["param_groups"]:
             if "sigma" not in group:
+                keys = sorted(k for k in group if k != "params")
                 raise ValueError(f"{name}.load_state_dict: a param group has no 'sigma'; this state_dict was "
-                                 f"saved by another optimizer (group keys: {sorted(k for k in group if k != 'params')})")
+                                 f"saved by another optimizer (group keys: {keys})")
         for index, param_state in state_dict["state"].items():
             if not set(param_state) <= self.state_keys:
                 raise ValueError(f"{name}.load_state_dict: the state of parameter {index} has keys "
@@ -294,7 +323,7 @@ class SuperOptimizer(Optimizer):
             raise ValueError(f"{name}.load_state_dict: the {torch_name} state_dict has {len(groups)} param groups, "
                              f"this optimizer {len(self.param_groups)}")
         converted = []
-        for saved, mine in zip(groups, self.param_groups):
+        for saved, mine in zip(groups, self.param_groups, strict=True):
             if saved.get("dampening", 0) != 0:
                 raise ValueError(f"{name}.load_state_dict: {torch_name} dampening {saved['dampening']} has no "
                                  f"{name} equivalent (only dampening=0 migrates)")

@@ -158,7 +158,7 @@ class FusedKernel:
 def _plan(persistent: list[list[Tensor]]) -> tuple[list[int], list[int], list[list[Tensor]]]:
     """(indices that can be fused, the others, flat views of the fusable persistent tensors)."""
     fused, skipped = [], []
-    for index, tensors in enumerate(zip(*persistent)):
+    for index, tensors in enumerate(zip(*persistent, strict=True)):
         ok = tensors[0].numel() >= 2 and all(t.is_contiguous() for t in tensors)
         (fused if ok else skipped).append(index)
     return fused, skipped, [[_flat(ts[i]) for i in fused] for ts in persistent]

@@ -102,12 +102,12 @@ class SuperAccelerate(SuperOptimizer):
                 loss = closure()
         stepped = [self._params_with_grad(group) for group in self.param_groups]
         buckets = [self._buckets(params) for params in stepped]
-        for group, group_buckets in zip(self.param_groups, buckets):
+        for group, group_buckets in zip(self.param_groups, buckets, strict=True):
             for params, velocities in group_buckets:
                 foreach_add_scaled_(params, velocities, -kernel_scalar(group["applied_sigma"], params[0]))  # θ_t
                 torch._foreach_copy_(velocities, params)  # keep θ_t to difference later
         self.base_optimizer.step()
-        for group, params_with_grad, group_buckets in zip(self.param_groups, stepped, buckets):
+        for group, params_with_grad, group_buckets in zip(self.param_groups, stepped, buckets, strict=True):
             for params, velocities in group_buckets:
                 torch._foreach_sub_(velocities, params)  # θ_t - θ_{t+1} = -s_t
                 torch._foreach_neg_(velocities)

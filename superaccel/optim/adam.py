@@ -14,6 +14,8 @@ from ._core import (
     as_real,
     check_hyperparameter,
     check_lr,
+    effective_grad,
+    effective_grads,
     foreach_scalars,
     group_by_device_and_dtype,
     kernel_scalar,
@@ -310,16 +312,13 @@ def super_adam(
 
 def _single_tensor_super_adam(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, applied_lr, beta1, beta2, eps,
                               sigma, applied_sigma, l2, decay, maximize):
-    for param, grad, exp_avg, exp_avg_sq, step_t in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
+    for param, grad, exp_avg, exp_avg_sq, step_t in zip(params, grads, exp_avgs, exp_avg_sqs, steps, strict=True):
         param, grad, exp_avg, exp_avg_sq = real_view(param), real_view(grad), real_view(exp_avg), real_view(exp_avg_sq)
         k = _steps_taken(step_t)
         a, b, bc2_prev = lookahead_coefficients(k, lr=applied_lr, sigma=applied_sigma, beta1=beta1, beta2=beta2,
                                                 decay=decay, to_theta=True)
         c, e, bc2 = step_coefficients(k, lr=lr, sigma=sigma, beta1=beta1, beta2=beta2, decay=decay)
-        if maximize:
-            grad = -grad
-        if l2 != 0:
-            grad = grad.add(param, alpha=l2)
+        grad = effective_grad(grad, param, maximize=maximize, weight_decay=l2)
         if isinstance(b, Tensor) or b != 0:  # undo the look-ahead: param = θ
             denom = exp_avg_sq.sqrt().div_(kernel_tensor_or_float(bc2_prev, param)).add_(eps)
             mul_(param, a)
@@ -343,13 +342,7 @@ def _multi_tensor_super_adam(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr,
                                        decay=decay, to_theta=True) for k in ks]
         new = [step_coefficients(k, lr=lr, sigma=sigma, beta1=beta1, beta2=beta2, decay=decay) for k in ks]
         like = device_params[0]
-        if maximize:
-            device_grads = torch._foreach_neg(device_grads)
-        if l2 != 0:
-            if maximize:
-                torch._foreach_add_(device_grads, device_params, alpha=l2)
-            else:
-                device_grads = torch._foreach_add(device_grads, device_params, alpha=l2)
+        device_grads = effective_grads(device_grads, device_params, maximize=maximize, weight_decay=l2)
         if any(isinstance(b, Tensor) or b != 0 for _, b, _ in undo):  # undo the look-ahead: params = θ
             denom = torch._foreach_sqrt(device_exp_avg_sqs)
             torch._foreach_div_(denom, foreach_scalars([bc2 for _, _, bc2 in undo], like))
@@ -400,7 +393,7 @@ def _fused_adam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq:
 
 # Each optimizer has its own chunk function: Dynamo keeps its compiled graphs per code object.
 def _fused_adam_chunk(tensor_lists: list[list[Tensor]], coefficients: Tensor, *flags: bool) -> None:
-    for index, tensors in enumerate(zip(*tensor_lists)):
+    for index, tensors in enumerate(zip(*tensor_lists, strict=True)):
         _fused_adam_update(*tensors, coefficients[index], *flags)
 
 

@@ -14,6 +14,8 @@ from ._core import (
     as_real,
     check_hyperparameter,
     check_lr,
+    effective_grad,
+    effective_grads,
     foreach_add_scaled_,
     group_by_device_and_dtype,
     kernel_scalar,
@@ -181,12 +183,9 @@ def super_rmsprop(
 def _single_tensor_super_rmsprop(params, grads, square_avgs, bufs, *, lr, alpha, eps, momentum, sigma,
                                  applied_sigma, weight_decay, maximize):
     undo, step = applied_sigma * lr, -(1.0 + sigma) * lr
-    for param, grad, square_avg, buf in zip(params, grads, square_avgs, bufs):
+    for param, grad, square_avg, buf in zip(params, grads, square_avgs, bufs, strict=True):
         param, grad, square_avg, buf = real_view(param), real_view(grad), real_view(square_avg), real_view(buf)
-        if maximize:
-            grad = -grad
-        if weight_decay != 0:
-            grad = grad.add(param, alpha=weight_decay)
+        grad = effective_grad(grad, param, maximize=maximize, weight_decay=weight_decay)
         square_avg.mul_(alpha).addcmul_(grad, grad, value=1.0 - alpha)
         denom = square_avg.add(eps).sqrt_()
         add_scaled_(param, buf, undo)
@@ -201,13 +200,7 @@ def _multi_tensor_super_rmsprop(params, grads, square_avgs, bufs, *, lr, alpha, 
         [params, grads, square_avgs, bufs]
     ):
         as_real(device_params, device_grads, device_square_avgs, device_bufs)
-        if maximize:
-            device_grads = torch._foreach_neg(device_grads)
-        if weight_decay != 0:
-            if maximize:
-                torch._foreach_add_(device_grads, device_params, alpha=weight_decay)
-            else:
-                device_grads = torch._foreach_add(device_grads, device_params, alpha=weight_decay)
+        device_grads = effective_grads(device_grads, device_params, maximize=maximize, weight_decay=weight_decay)
         torch._foreach_mul_(device_square_avgs, alpha)
         torch._foreach_addcmul_(device_square_avgs, device_grads, device_grads, value=1.0 - alpha)
         denom = torch._foreach_add(device_square_avgs, eps)
@@ -234,7 +227,7 @@ def _fused_rmsprop_update(param: Tensor, grad: Tensor, square_avg: Tensor, buf: 
 
 # Each optimizer has its own chunk function: Dynamo keeps its compiled graphs per code object.
 def _fused_rmsprop_chunk(tensor_lists: list[list[Tensor]], coefficients: Tensor, *flags: bool) -> None:
-    for index, tensors in enumerate(zip(*tensor_lists)):
+    for index, tensors in enumerate(zip(*tensor_lists, strict=True)):
         _fused_rmsprop_update(*tensors, coefficients[index], *flags)
 
 

@@ -47,9 +47,6 @@ class SigmaScheduler:
                 "superaccel optimizer or wrap this one in SuperAccelerate"
             )
         self.optimizer = optimizer
-        for group in optimizer.param_groups:
-            group.setdefault("initial_sigma", group["sigma"])
-        self.base_sigmas = [group["initial_sigma"] for group in optimizer.param_groups]
         self.last_step = last_step
         self.step()
 
@@ -61,7 +58,7 @@ class SigmaScheduler:
         values = self.sigma_at(self.last_step)
         for value in values:
             check_sigma(value)
-        for group, value in zip(self.optimizer.param_groups, values):
+        for group, value in zip(self.optimizer.param_groups, values, strict=True):
             group["sigma"] = value
         self._last_sigma = list(values)
 
@@ -136,9 +133,4 @@ class LambdaSigma(SigmaScheduler):
     def state_dict(self) -> dict[str, Any]:
         # Functions are not saved, as with torch's LambdaLR.
         return {k: v for k, v in super().state_dict().items() if k != "sigma_lambdas"}
-
-
-def _check_total_steps(total_steps: Any) -> None:
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"Invalid total_steps: {total_steps!r}")
 

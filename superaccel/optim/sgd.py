@@ -14,6 +14,8 @@ from ._core import (
     as_real,
     check_hyperparameter,
     check_lr,
+    effective_grad,
+    effective_grads,
     foreach_add_scaled_,
     group_by_device_and_dtype,
     kernel_scalar,
@@ -192,12 +194,9 @@ def super_sgd(
 
 def _single_tensor_super_sgd(params, grads, bufs, *, lr, momentum, sigma, applied_sigma, weight_decay, maximize):
     undo, step = applied_sigma * lr, -(1.0 + sigma) * lr
-    for param, grad, buf in zip(params, grads, bufs):
+    for param, grad, buf in zip(params, grads, bufs, strict=True):
         param, grad, buf = real_view(param), real_view(grad), real_view(buf)
-        if maximize:
-            grad = -grad
-        if weight_decay != 0:
-            grad = grad.add(param, alpha=weight_decay)
+        grad = effective_grad(grad, param, maximize=maximize, weight_decay=weight_decay)
         add_scaled_(param, buf, undo)
         buf.mul_(momentum).add_(grad)
         add_scaled_(param, buf, step)
@@ -207,13 +206,7 @@ def _multi_tensor_super_sgd(params, grads, bufs, *, lr, momentum, sigma, applied
     undo, step = applied_sigma * lr, -(1.0 + sigma) * lr
     for device_params, device_grads, device_bufs in group_by_device_and_dtype([params, grads, bufs]):
         as_real(device_params, device_grads, device_bufs)
-        if maximize:
-            device_grads = torch._foreach_neg(device_grads)
-        if weight_decay != 0:
-            if maximize:  # reuse the negated copy
-                torch._foreach_add_(device_grads, device_params, alpha=weight_decay)
-            else:
-                device_grads = torch._foreach_add(device_grads, device_params, alpha=weight_decay)
+        device_grads = effective_grads(device_grads, device_params, maximize=maximize, weight_decay=weight_decay)
         foreach_add_scaled_(device_params, device_bufs, undo)
         torch._foreach_mul_(device_bufs, momentum)
         torch._foreach_add_(device_bufs, device_grads)
@@ -233,7 +226,7 @@ def _fused_sgd_update(param: Tensor, grad: Tensor, buf: Tensor, coefficients: Te
 
 # Each optimizer has its own chunk function: Dynamo keeps its compiled graphs per code object.
 def _fused_sgd_chunk(tensor_lists: list[list[Tensor]], coefficients: Tensor, *flags: bool) -> None:
-    for index, tensors in enumerate(zip(*tensor_lists)):
+    for index, tensors in enumerate(zip(*tensor_lists, strict=True)):
         _fused_sgd_update(*tensors, coefficients[index], *flags)
 
 

@@ -16,7 +16,7 @@ def nielsen_network(sizes: Sequence[int] = (784, 30, 10), seed: int = 0) -> nn.S
     """Sigmoid layers (output too); weights N(0, 1/n_in), biases N(0, 1), from ``seed``."""
     generator = torch.Generator().manual_seed(seed)
     layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
         linear = nn.Linear(n_in, n_out)
         with torch.no_grad():
             linear.weight.copy_(torch.randn(n_out, n_in, generator=generator) / n_in**0.5)
