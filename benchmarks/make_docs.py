@@ -29,9 +29,9 @@ def step_time_section(data: dict, plot_path: Path | None) -> list[str]:
     lines = [
         "## Step time and memory",
         "",
-        f"`{config['command']}` — torch {config['torch']}, {config['threads']} threads, foreach="
-        f"{config['foreach']}, memory bandwidth of an in-place elementwise kernel (`a.add_(b)`, two reads and "
-        f"a write) {config['copy_bandwidth_bytes_per_s'] / 1e9:.1f} GB/s.",
+        f"`{config['command']}` — torch {config['torch']}, {config['threads']} threads, memory bandwidth of an "
+        f"in-place elementwise kernel (`a.add_(b)`, two reads and a write) "
+        f"{config['inplace_bandwidth_bytes_per_s'] / 1e9:.1f} GB/s.",
         "",
         "Median ratio of step times (contender / its torch baseline), interleaved rounds; the "
         "interquartile range in brackets.",
@@ -63,6 +63,12 @@ def step_time_section(data: dict, plot_path: Path | None) -> list[str]:
             lines.append(f"| {name} | {r['state_bytes_per_param']:.0f} | {r['baseline_state_bytes_per_param']:.0f} | "
                          f"{1e3 * r['seconds_median']:.1f} | {r['min_bytes_per_param']} | "
                          f"{100 * r['bandwidth_fraction']:.0f}% |")
+    compile_seconds = config.get("first_step_seconds", {})
+    if compile_seconds:
+        lines += ["", "First step of the compiled optimizers with an empty Inductor cache (what a user waits for once "
+                  "per machine, dtype and optimizer; later runs load the kernels from the cache):", "",
+                  "| optimizer | first step (s) |", "|---|---|"]
+        lines += [f"| {name} | {seconds:.1f} |" for name, seconds in compile_seconds.items() if seconds > 0.05]
     if plot_path is not None:
         _plot_step_time(rows, plot_path)
         lines += ["", f"![step time vs size]({plot_path.relative_to(ROOT / 'docs').as_posix()})"]

@@ -19,7 +19,8 @@ def load(name):
 def test_make_docs_renders_tables_and_an_honest_summary(tmp_path, monkeypatch, capsys):
     make_docs = load("make_docs")
     step = {"config": {"command": "python benchmarks/step_time.py --quick", "torch": "2.13", "threads": 2,
-                       "foreach": True, "copy_bandwidth_bytes_per_s": 2e10, "sizes": [10000]},
+                       "inplace_bandwidth_bytes_per_s": 2e10, "sizes": [10000],
+                       "first_step_seconds": {"SuperSGD fused": 12.5, "SGD(nesterov) fused": 0.001}},
             "results": [{"name": "SuperSGD", "baseline": "SGD(nesterov)", "params": 10000, "ratio_median": 1.02,
                          "ratio_q1": 1.0, "ratio_q3": 1.1, "seconds_median": 1e-4, "baseline_seconds_median": 1e-4,
                          "state_bytes_per_param": 4, "baseline_state_bytes_per_param": 4,
@@ -40,6 +41,7 @@ def test_make_docs_renders_tables_and_an_honest_summary(tmp_path, monkeypatch, c
     assert "SuperAdam vs Adam ties (1.00×)" in text
     assert "| SuperSGD | SGD(nesterov) | 1.02 (1.00–1.10) |" in text
     assert "— (1/3 reached)" in text
+    assert "| SuperSGD fused | 12.5 |" in text and "SGD(nesterov) fused | 0.0" not in text
 
 
 def test_make_docs_without_results_is_a_clear_error(tmp_path, monkeypatch, capsys):

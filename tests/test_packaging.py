@@ -13,16 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 WITHOUT_EXTRAS = """
 import sys
-for name in ("scipy", "matplotlib", "tqdm"):  # as if not installed: import fails, find_spec says None
+EXTRAS = {"scipy", "matplotlib", "tqdm", "lightning", "transformers", "accelerate", "jax", "optax"}
+for name in EXTRAS:  # as if not installed: import fails, find_spec says None
     sys.modules[name] = None
-import torch, superaccel
+import torch, superaccel, superaccel.integrations
 p = torch.nn.Parameter(torch.ones(3))
 opt = superaccel.SuperSGD([p], lr=0.1)
 (p ** 2).sum().backward()
 opt.step()
 with superaccel.at_theta(opt):
     theta = p.detach().clone()
-print(sorted(m for m, v in sys.modules.items() if v is not None and m.split(".")[0] in {"scipy", "matplotlib", "tqdm"}),
+print(sorted(m for m, v in sys.modules.items() if v is not None and m.split(".")[0] in EXTRAS),
       theta.tolist())
 """
 

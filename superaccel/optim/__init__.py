@@ -4,7 +4,7 @@ from ._core import SuperOptimizer
 from .accelerate import SuperAccelerate
 from .adam import SuperAdam, SuperAdamW, super_adam
 from .rmsprop import SuperRMSprop, super_rmsprop
-from .schedules import CosineSigma, LambdaSigma, LinearSigma, SigmaScheduler
+from .schedules import CosineSigma, LambdaSigma, LinearSigma, SigmaScheduler, attached_sigma_schedulers
 from .sgd import SuperSGD, super_sgd
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "LinearSigma",
     "CosineSigma",
     "LambdaSigma",
+    "attached_sigma_schedulers",
     "super_sgd",
     "super_rmsprop",
     "super_adam",

@@ -16,6 +16,10 @@ at its next ``step()``, and θ is never moved by the change.  σ schedulers touc
         opt.step()
         sigma_sched.step()
         lr_sched.step()
+
+Each scheduler is recorded on its optimizer (:func:`attached_sigma_schedulers`), so that the
+framework callbacks in :mod:`superaccel.integrations` can step, save and restore it: with one
+of them, create the scheduler and leave the stepping to the callback.
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ from torch.optim import Optimizer
 
 from ._core import check_sigma
 
-__all__ = ["SigmaScheduler", "LinearSigma", "CosineSigma", "LambdaSigma"]
+__all__ = ["SigmaScheduler", "LinearSigma", "CosineSigma", "LambdaSigma", "attached_sigma_schedulers"]
+
+#: Attribute of an optimizer that lists the σ schedulers built on it (not in its state_dict).
+_REGISTRY = "_sigma_schedulers"
+
+
+def attached_sigma_schedulers(optimizer: Optimizer) -> list[SigmaScheduler]:
+    """The σ schedulers built on ``optimizer``, oldest first."""
+    return list(optimizer.__dict__.get(_REGISTRY, ()))
 
 
 class SigmaScheduler:
@@ -49,6 +61,7 @@ class SigmaScheduler:
         self.optimizer = optimizer
         self.last_step = last_step
         self.step()
+        optimizer.__dict__.setdefault(_REGISTRY, []).append(self)
 
     def sigma_at(self, step: int) -> list[float]:
         raise NotImplementedError
