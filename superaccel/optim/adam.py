@@ -2,6 +2,7 @@ r"""SuperAdam and SuperAdamW: Adam (and AdamW) with super-acceleration, in Adam'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -228,7 +229,7 @@ def _select(started: Scalar, value: Scalar, default: float) -> Scalar:
 
 
 def lookahead_coefficients(k: Scalar, *, lr: Scalar, sigma: Scalar, beta1: Scalar, beta2: Scalar, decay: Scalar,
-                           to_theta: bool) -> tuple[Scalar, Scalar, Scalar]:
+                           to_theta: bool, select: Callable = _select) -> tuple[Scalar, Scalar, Scalar]:
     r"""``(a, b, bc2)`` such that ``a·param + b·m/(√v/bc2 + ε)`` is θ (``to_theta``, the
     parameters holding φ) or φ (the parameters holding θ), for a parameter that has taken
     ``k`` steps with moments ``m``, ``v``, the last at learning rate ``lr``.
@@ -239,10 +240,12 @@ def lookahead_coefficients(k: Scalar, *, lr: Scalar, sigma: Scalar, beta1: Scala
     :math:`\theta_{k-1} = \theta - s` and :math:`\theta = \phi - \sigma s` this gives
     :math:`\theta = \phi + \sigma(\mathrm{lr}\,u + x\phi)/(1 - x(1 + \sigma))` and
     :math:`\phi = \theta - \sigma(\mathrm{lr}\,u + x\theta)/(1 - x)`.  Before the first step
-    (``k = 0``) there is no last step: ``(1, 0, 1)``.  Works on floats and on tensors.
+    (``k = 0``) there is no last step: ``(1, 0, 1)``.  Works on floats and on tensors;
+    ``select(condition, value, default)`` picks elementwise (``jnp.where`` for JAX arrays,
+    as superaccel.optax does).
     """
     started = k > 0
-    k = _select(started, k, 1.0)  # keeps the unselected branch finite
+    k = select(started, k, 1.0)  # keeps the unselected branch finite
     x = lr * decay
     step_size = lr / (1 - beta1**k)
     if to_theta:
@@ -250,7 +253,7 @@ def lookahead_coefficients(k: Scalar, *, lr: Scalar, sigma: Scalar, beta1: Scala
         a, b = 1 + sigma * x / denominator, sigma * step_size / denominator
     else:
         a, b = 1 - sigma * x / (1 - x), -sigma * step_size / (1 - x)
-    return _select(started, a, 1.0), _select(started, b, 0.0), _select(started, (1 - beta2**k) ** 0.5, 1.0)
+    return select(started, a, 1.0), select(started, b, 0.0), select(started, (1 - beta2**k) ** 0.5, 1.0)
 
 
 def step_coefficients(k: Scalar, *, lr: Scalar, sigma: Scalar, beta1: Scalar, beta2: Scalar,

@@ -1,0 +1,338 @@
+r"""superaccel for JAX: super-accelerated optax gradient transformations.
+
+Needs JAX and optax (``pip install 'superaccel[jax]'``); importing ``superaccel`` never does.
+
+As with the torch optimizers, the parameters you train hold the look-ahead point
+:math:`\phi = \theta + \sigma s` (s the method's last step); the updates move φ, and
+:func:`eval_params` gives θ, the parameters to evaluate and ship, like
+``optax.contrib.schedule_free_eval_params``::
+
+    optimizer = superaccel.optax.super_adam(learning_rate=1e-3, sigma=2.0, weight_decay=1e-4)
+    opt_state = optimizer.init(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    ...
+    theta = superaccel.optax.eval_params(params, opt_state)   # evaluate at θ
+
+Every transformation takes optax's parameter names, a learning rate and a σ that are floats
+or schedules (functions of the update count, as optax schedules), works under
+``optax.inject_hyperparams``, ``jax.jit`` and ``jax.vmap``, and chains (clipping before it,
+``optax.masked`` around it).  The numbers are those of the torch classes: SuperSGD,
+SuperRMSprop and SuperAdamW are followed to 1e-12 in float64 (tests/test_optax.py).
+
+The σ of update number k (counting from 0) forms the look-ahead of that update, as
+``group["sigma"]`` does at the k-th ``step()`` in torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+try:
+    import jax
+    import jax.numpy as jnp
+    import optax
+except ModuleNotFoundError as error:
+    raise ModuleNotFoundError(
+        "superaccel.optax needs JAX and optax: pip install 'superaccel[jax]'"
+    ) from error
+
+from .optim.adam import lookahead_coefficients, step_coefficients
+
+__all__ = ["super_sgd", "super_rmsprop", "super_adam", "super_adamw", "super_accelerate", "eval_params",
+           "SuperSGDState", "SuperRMSpropState", "SuperAdamState", "SuperAccelerateState"]
+
+ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+def _float(value: Any) -> jax.Array:
+    """A scalar in the default float type (float64 when x64 is on), so that the state keeps
+    one dtype from update to update (jit and scan need it)."""
+    return jnp.asarray(value, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
+
+
+def _at(hyperparameter: ScalarOrSchedule, count: jax.Array) -> Any:
+    return hyperparameter(count) if callable(hyperparameter) else hyperparameter
+
+
+def _check(name: str, value: Any, low: float = 0.0, high: float | None = None) -> None:
+    """torch-style validation of a concrete number; schedules and arrays (possibly traced,
+    under ``inject_hyperparams``) are not checked."""
+    if callable(value) or isinstance(value, jax.Array) or isinstance(value, bool):
+        return
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"Invalid {name}: {value!r} (expected a number or a schedule)") from None
+    if not math.isfinite(number) or number < low or (high is not None and number >= high):
+        raise ValueError(f"Invalid {name}: {value}")
+
+
+def _is_masked(leaf: Any) -> bool:
+    return isinstance(leaf, optax.MaskedNode)
+
+
+def _map(function: Callable, tree: Any, *rest: Any) -> Any:
+    """``jax.tree.map`` over ``tree`` that leaves the leaves ``optax.masked`` hid alone."""
+    return jax.tree.map(lambda leaf, *others: leaf if _is_masked(leaf) or any(map(_is_masked, others))
+                        else function(leaf, *others), tree, *rest, is_leaf=_is_masked)
+
+
+def _with_weight_decay(grads: Any, params: Any, weight_decay: Any, name: str) -> Any:
+    """L2 weight decay as part of the loss, its gradient taken at the point the parameters
+    hold (the look-ahead point), as the torch classes do."""
+    if isinstance(weight_decay, (int, float)) and weight_decay == 0:
+        return grads
+    if params is None:
+        raise ValueError(f"{name} with weight_decay needs the parameters: update(grads, state, params)")
+    return _map(lambda g, p: g + weight_decay * p, grads, params)
+
+
+# -- SuperSGD and SuperRMSprop -------------------------------------------------------------
+
+class SuperSGDState(NamedTuple):
+    """``momentum_buffer`` is torch's gradient accumulator b; the parameters hold
+    φ = θ − applied_sigma·applied_lr·b."""
+
+    count: jax.Array
+    momentum_buffer: optax.Updates
+    applied_sigma: jax.Array
+    applied_lr: jax.Array
+
+    def theta(self, params: optax.Params) -> optax.Params:
+        coefficient = self.applied_sigma * self.applied_lr
+        return _map(lambda p, b: p + coefficient * b, params, self.momentum_buffer)
+
+
+class SuperRMSpropState(NamedTuple):
+    count: jax.Array
+    nu: optax.Updates
+    momentum_buffer: optax.Updates
+    applied_sigma: jax.Array
+    applied_lr: jax.Array
+
+    def theta(self, params: optax.Params) -> optax.Params:
+        coefficient = self.applied_sigma * self.applied_lr
+        return _map(lambda p, b: p + coefficient * b, params, self.momentum_buffer)
+
+
+def _buffer_update(buffer: jax.Array, new_buffer: jax.Array, lr: Any, sigma: Any, applied_sigma: Any) -> jax.Array:
+    """φ_new − φ = lr·(σ'·b − (1 + σ)·b_new): θ re-formed at the current learning rate, the
+    step, and the new look-ahead (torch's SGD convention, so σ = 0 and σ = g follow it)."""
+    return lr * (applied_sigma * buffer - (1 + sigma) * new_buffer)
+
+
+def super_sgd(learning_rate: ScalarOrSchedule, momentum: float = 0.9, sigma: ScalarOrSchedule = 2.0,
+              weight_decay: float = 0.0) -> optax.GradientTransformation:
+    r"""SGD with super-accelerated momentum (the paper's Eq. 4 in torch's convention).
+
+    .. math::
+        b_t = g\, b_{t-1} + \nabla L(\phi_t) + \lambda\phi_t,\qquad
+        \theta_{t+1} = \theta_t - \eta_t b_t,\qquad \phi_{t+1} = \theta_{t+1} - \sigma\eta_t b_t.
+
+    ``sigma=0`` is ``optax.sgd(learning_rate, momentum)``, ``sigma=momentum`` is
+    ``optax.sgd(learning_rate, momentum, nesterov=True)``.  One buffer per parameter.
+    """
+    _check("learning_rate", learning_rate)
+    _check("momentum", momentum, 0.0, 1.0)
+    _check("sigma", sigma)
+    _check("weight_decay", weight_decay)
+
+    def init(params: optax.Params) -> SuperSGDState:
+        return SuperSGDState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params), _float(0.0), _float(0.0))
+
+    def update(grads, state: SuperSGDState, params=None):
+        lr, sig = _at(learning_rate, state.count), _at(sigma, state.count)
+        grads = _with_weight_decay(grads, params, weight_decay, "super_sgd")
+        buffer = _map(lambda b, g: momentum * b + g, state.momentum_buffer, grads)
+        updates = _map(lambda old, new: _buffer_update(old, new, lr, sig, state.applied_sigma),
+                       state.momentum_buffer, buffer)
+        return updates, SuperSGDState(optax.safe_increment(state.count), buffer, _float(sig), _float(lr))
+
+    return optax.GradientTransformation(init, update)
+
+
+def super_rmsprop(learning_rate: ScalarOrSchedule, decay: float = 0.999, eps: float = 1e-7, momentum: float = 0.9,
+                  sigma: ScalarOrSchedule = 2.0, weight_decay: float = 0.0) -> optax.GradientTransformation:
+    r"""RMSprop with super-accelerated momentum, the paper's Eq. (16): ε inside the root
+    (optax's ``eps_in_sqrt=True``), the defaults of ``superaccel.SuperRMSprop``.
+
+    .. math::
+        \nu_t = d\,\nu_{t-1} + (1 - d) G_t^2,\quad b_t = g\, b_{t-1} + G_t/\sqrt{\nu_t + \epsilon},\quad
+        \phi_{t+1} = \theta_{t+1} - \sigma\eta_t b_t.
+
+    ``sigma=0`` is ``optax.rmsprop(learning_rate, decay, eps, momentum=momentum)``.
+    """
+    _check("learning_rate", learning_rate)
+    _check("decay", decay, 0.0, 1.0)
+    _check("eps", eps)
+    _check("momentum", momentum, 0.0, 1.0)
+    _check("sigma", sigma)
+    _check("weight_decay", weight_decay)
+
+    def init(params: optax.Params) -> SuperRMSpropState:
+        zeros = optax.tree.zeros_like(params)
+        return SuperRMSpropState(jnp.zeros([], jnp.int32), zeros, zeros, _float(0.0), _float(0.0))
+
+    def update(grads, state: SuperRMSpropState, params=None):
+        lr, sig = _at(learning_rate, state.count), _at(sigma, state.count)
+        grads = _with_weight_decay(grads, params, weight_decay, "super_rmsprop")
+        nu = _map(lambda n, g: decay * n + (1 - decay) * g * g, state.nu, grads)
+        buffer = _map(lambda b, g, n: momentum * b + g / jnp.sqrt(n + eps), state.momentum_buffer, grads, nu)
+        updates = _map(lambda old, new: _buffer_update(old, new, lr, sig, state.applied_sigma),
+                       state.momentum_buffer, buffer)
+        return updates, SuperRMSpropState(optax.safe_increment(state.count), nu, buffer, _float(sig), _float(lr))
+
+    return optax.GradientTransformation(init, update)
+
+
+# -- SuperAdam(W) ----------------------------------------------------------------------------
+
+class _Results(tuple):
+    """Several arrays computed per leaf; a plain tuple subclass is a leaf to ``jax.tree``
+    (unlike a tuple), so a tree of them splits with one ``tree.map`` per position."""
+
+
+class SuperAdamState(NamedTuple):
+    """Adam's moments only: the last step is recomputed from them (and the parameters, with
+    weight decay), as in ``superaccel.SuperAdam``; ``decay`` is each leaf's weight decay."""
+
+    count: jax.Array
+    mu: optax.Updates
+    nu: optax.Updates
+    applied_sigma: jax.Array
+    applied_lr: jax.Array
+    b1: Any
+    b2: Any
+    eps: Any
+    decay: Any
+
+    def _undo(self, param, mu, nu, decay):
+        a, b, bc2 = lookahead_coefficients(self.count, lr=self.applied_lr, sigma=self.applied_sigma, beta1=self.b1,
+                                           beta2=self.b2, decay=decay, to_theta=True, select=jnp.where)
+        return (a - 1) * param + b * mu / (jnp.sqrt(nu) / bc2 + self.eps)
+
+    def theta(self, params: optax.Params) -> optax.Params:
+        return _map(lambda p, m, v, d: p + self._undo(p, m, v, d), params, self.mu, self.nu, self.decay)
+
+
+def super_adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+               sigma: ScalarOrSchedule = 2.0, weight_decay: float = 0.0,
+               mask: Any | Callable[[optax.Params], Any] | None = None) -> optax.GradientTransformation:
+    r"""Adam with super-acceleration: the gradient is taken at :math:`\theta_t + \sigma s_{t-1}`,
+    s Adam's step, with decoupled weight decay as ``optax.adamw`` (``mask`` selects the
+    leaves it applies to, as there).  ``sigma=0`` is ``optax.adam`` (``optax.adamw`` with
+    ``weight_decay``).  Two buffers per parameter, as Adam.
+    """
+    _check("learning_rate", learning_rate)
+    _check("b1", b1, 0.0, 1.0)
+    _check("b2", b2, 0.0, 1.0)
+    _check("eps", eps)
+    _check("sigma", sigma)
+    _check("weight_decay", weight_decay)
+
+    def decays(params):
+        if mask is None:
+            return _map(lambda p: weight_decay, params)
+        chosen = mask(params) if callable(mask) else mask
+        return _map(lambda p, on: weight_decay if on else 0.0, params, chosen)
+
+    def init(params: optax.Params) -> SuperAdamState:
+        zeros = optax.tree.zeros_like(params)
+        return SuperAdamState(jnp.zeros([], jnp.int32), zeros, zeros, _float(0.0), _float(0.0), b1, b2, eps,
+                              decays(params))
+
+    def update(grads, state: SuperAdamState, params=None):
+        lr, sig = _at(learning_rate, state.count), _at(sigma, state.count)
+        state = state._replace(b1=b1, b2=b2, eps=eps, decay=decays(grads))
+        if params is None and not (isinstance(weight_decay, (int, float)) and weight_decay == 0):
+            raise ValueError("super_adam with weight_decay needs the parameters: update(grads, state, params)")
+        if params is None:
+            params = _map(jnp.zeros_like, grads)  # without weight decay the update does not read them
+
+        def leaf(param, grad, mu, nu, decay):
+            undo = state._undo(param, mu, nu, decay)  # θ − φ
+            theta = param + undo
+            mu_new = b1 * mu + (1 - b1) * grad
+            nu_new = b2 * nu + (1 - b2) * grad * grad
+            c, e, bc2 = step_coefficients(state.count, lr=lr, sigma=sig, beta1=b1, beta2=b2, decay=decay)
+            step = (c - 1) * theta + e * mu_new / (jnp.sqrt(nu_new) / bc2 + eps)  # φ_new − θ
+            return _Results((undo + step, mu_new, nu_new))
+
+        results = _map(leaf, params, grads, state.mu, state.nu, state.decay)
+        updates, mu, nu = (jax.tree.map(lambda r, i=i: r[i], results) for i in range(3))
+        return updates, SuperAdamState(optax.safe_increment(state.count), mu, nu, _float(sig), _float(lr), b1, b2,
+                                       eps, state.decay)
+
+    return optax.GradientTransformation(init, update)
+
+
+def super_adamw(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+                sigma: ScalarOrSchedule = 2.0, weight_decay: float = 1e-4,
+                mask: Any | Callable[[optax.Params], Any] | None = None) -> optax.GradientTransformation:
+    """:func:`super_adam` with ``optax.adamw``'s default weight decay (1e-4)."""
+    return super_adam(learning_rate, b1, b2, eps, sigma, weight_decay, mask)
+
+
+# -- any optax transformation ------------------------------------------------------------------
+
+class SuperAccelerateState(NamedTuple):
+    """The inner transformation's state and its last update s (one extra buffer); the
+    parameters hold φ = θ + applied_sigma·s."""
+
+    count: jax.Array
+    inner_state: optax.OptState
+    last_update: optax.Updates
+    applied_sigma: jax.Array
+
+    def theta(self, params: optax.Params) -> optax.Params:
+        return _map(lambda p, s: p - self.applied_sigma * s, params, self.last_update)
+
+
+def super_accelerate(inner: optax.GradientTransformation,
+                     sigma: ScalarOrSchedule = 2.0) -> optax.GradientTransformation:
+    r"""Super-accelerate any optax transformation whose updates are the steps to apply
+    (learning rate included, e.g. ``optax.adagrad(0.1)``): the gradient is taken at
+    :math:`\theta_t + \sigma s_{t-1}`, and the inner transformation sees θ as its parameters
+    (so its weight decay acts on θ).  The update moves φ:
+    :math:`\phi_{t+1} - \phi_t = (1 + \sigma)s_t - \sigma' s_{t-1}`.
+    """
+    if not isinstance(inner, optax.GradientTransformation):
+        raise TypeError(f"super_accelerate needs an optax.GradientTransformation, got {type(inner).__name__}")
+    _check("sigma", sigma)
+
+    def init(params: optax.Params) -> SuperAccelerateState:
+        return SuperAccelerateState(jnp.zeros([], jnp.int32), inner.init(params), optax.tree.zeros_like(params),
+                                    _float(0.0))
+
+    def update(grads, state: SuperAccelerateState, params=None, **extra_args):
+        sig = _at(sigma, state.count)
+        theta = None if params is None else state.theta(params)
+        steps, inner_state = optax.with_extra_args_support(inner).update(grads, state.inner_state, theta,
+                                                                         **extra_args)
+        updates = _map(lambda s, last: (1 + sig) * s - state.applied_sigma * last, steps, state.last_update)
+        return updates, SuperAccelerateState(optax.safe_increment(state.count), inner_state, steps, _float(sig))
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+# -- evaluation parameters ----------------------------------------------------------------------
+
+_STATES = (SuperSGDState, SuperRMSpropState, SuperAdamState, SuperAccelerateState)
+
+
+def eval_params(params: optax.Params, opt_state: optax.OptState) -> optax.Params:
+    """θ, the parameters to evaluate, save and ship, from the training parameters φ and the
+    optimizer state, wherever the superaccel transformation sits in it (a chain,
+    ``inject_hyperparams``, ``masked``...).  Like ``optax.contrib.schedule_free_eval_params``."""
+    found = [leaf for leaf in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, _STATES))
+             if isinstance(leaf, _STATES)]
+    if not found:
+        raise ValueError("eval_params: the optimizer state holds no superaccel transformation")
+    for state in found:
+        params = state.theta(params)
+    return params
