@@ -94,6 +94,12 @@ def _with_weight_decay(grads: Any, params: Any, weight_decay: Any, name: str) ->
 
 # -- SuperSGD and SuperRMSprop -------------------------------------------------------------
 
+def _buffer_theta(state: Any, params: optax.Params) -> optax.Params:
+    """θ = φ + applied_sigma·applied_lr·b for the states that keep torch's accumulator b."""
+    coefficient = state.applied_sigma * state.applied_lr
+    return _map(lambda p, b: p + coefficient * b, params, state.momentum_buffer)
+
+
 class SuperSGDState(NamedTuple):
     """``momentum_buffer`` is torch's gradient accumulator b; the parameters hold
     φ = θ − applied_sigma·applied_lr·b."""
@@ -103,21 +109,19 @@ class SuperSGDState(NamedTuple):
     applied_sigma: jax.Array
     applied_lr: jax.Array
 
-    def theta(self, params: optax.Params) -> optax.Params:
-        coefficient = self.applied_sigma * self.applied_lr
-        return _map(lambda p, b: p + coefficient * b, params, self.momentum_buffer)
+    theta = _buffer_theta
 
 
 class SuperRMSpropState(NamedTuple):
+    """As :class:`SuperSGDState`, with RMSprop's average of squared gradients ``nu``."""
+
     count: jax.Array
     nu: optax.Updates
     momentum_buffer: optax.Updates
     applied_sigma: jax.Array
     applied_lr: jax.Array
 
-    def theta(self, params: optax.Params) -> optax.Params:
-        coefficient = self.applied_sigma * self.applied_lr
-        return _map(lambda p, b: p + coefficient * b, params, self.momentum_buffer)
+    theta = _buffer_theta
 
 
 def _buffer_update(buffer: jax.Array, new_buffer: jax.Array, lr: Any, sigma: Any, applied_sigma: Any) -> jax.Array:
