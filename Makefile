@@ -27,19 +27,21 @@ reproduce: $(STAMP)
 # committed benchmarks/results/*.json, seconds)
 docs: $(STAMP)
 	$(PY) docs/build_theory.py
-	$(PY) benchmarks/make_docs.py
+	$(PY) -m benchmarks.make_docs
 
 # The full benchmark suite (under an hour on 2 cores) and the docs generated from its JSON.
 bench: $(STAMP)
-	$(PY) benchmarks/step_time.py
-	$(PY) benchmarks/time_to_target.py
-	$(PY) benchmarks/make_docs.py
+	$(PY) -m benchmarks.step_time
+	$(PY) -m benchmarks.jax_step_time
+	$(PY) -m benchmarks.time_to_target
+	$(PY) -m benchmarks.make_docs
 
 # A few minutes; prints the tables instead of rewriting docs/benchmarks.md. CI does not run it.
 bench-quick: $(STAMP)
-	$(PY) benchmarks/step_time.py --quick
-	$(PY) benchmarks/time_to_target.py --quick
-	$(PY) benchmarks/make_docs.py --quick
+	$(PY) -m benchmarks.step_time --quick
+	$(PY) -m benchmarks.jax_step_time --quick
+	$(PY) -m benchmarks.time_to_target --quick
+	$(PY) -m benchmarks.make_docs --quick
 
 clean:
 	rm -rf $(VENV) $(RESULTS) .pytest_cache build *.egg-info

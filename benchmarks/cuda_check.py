@@ -2,7 +2,7 @@
 device, then step time of the fused kernels (Triton, through Inductor) against torch's
 fused CUDA kernels.  One short run (a few minutes), one JSON file.
 
-    python benchmarks/cuda_check.py --out cuda_check.json
+    python -m benchmarks.cuda_check --out cuda_check.json
 
 1. Each optimizer's single-tensor, foreach and fused paths on CUDA tensors agree (float64,
    300 steps, σ and lr changing every step: to 1e-10; float32: to 1e-5 relative), and the

@@ -1,7 +1,7 @@
-"""Generate docs/benchmarks.md (and its plot) from the JSON the benchmark scripts write.
+"""Generate docs/benchmarks.md (and its figures) from the JSON the benchmark scripts write.
 
-    python benchmarks/make_docs.py            # from benchmarks/results/{step_time,time_to_target}.json
-    python benchmarks/make_docs.py --quick    # from the *_quick.json files, printed instead of written
+    python -m benchmarks.make_docs            # from benchmarks/results/{step_time.json,time_to_target/}
+    python -m benchmarks.make_docs --quick    # from the quick results, printed instead of written
 """
 
 from __future__ import annotations
@@ -9,23 +9,173 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from superaccel.experiments.figure import write_atomically
 
-from superaccel.experiments.figure import write_atomically  # noqa: E402
+from .tasks import Regime, tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-TIE = 0.10  # within 10 % counts as a tie
+FIGURES = ROOT / "docs" / "figures"
+TIE = 0.10  # medians within 10 % tie
+#: the comparisons a practitioner asks for: (contender, baseline), each where both ran
+COMPARISONS = [("SuperSGD (g, σ)", "SGD Nesterov"), ("SuperSGD (g = 0.9)", "SGD Nesterov"), ("SuperAdam", "Adam"),
+               ("SuperAdamW", "AdamW"), ("SuperAdam", "Overshoot"), ("SuperAdamW", "Overshoot AdamW")]
+
+
+# -- reading the results ------------------------------------------------------------------------
+
+def load_tasks(directory: Path, quick: bool) -> list[dict]:
+    order = [task.name for task in tasks(quick)]
+    found = {path.stem: json.loads(path.read_text()) for path in directory.glob("*.json")}
+    return [found[name] for name in order if name in found] + [found[n] for n in sorted(found) if n not in order]
+
+
+def steps(report: dict) -> float | None:
+    return report["steps_median"]
+
+
+def cell(report: dict) -> str:
+    """'median [min–max]' over the fresh seeds, or how many missed."""
+    if report["steps_median"] is None:
+        return f"— ({report['reached']}/{len(report['steps'])} reached)"
+    low, high = report["steps_range"]
+    return f"**{report['steps_median']:g}** [{low}–{high}]"
+
+
+def compare(a: dict, b: dict) -> str:
+    """a against b on the fresh seeds: wins / ties / loses, the ratio of medians, and whether
+    the seeds' ranges overlap."""
+    sa, sb = steps(a), steps(b)
+    if sa is None and sb is None:
+        return "neither reached"
+    if sa is None:
+        return "loses (missed)"
+    if sb is None:
+        return "wins (the other missed)"
+    ratio = sa / sb
+    apart = a["steps_range"][1] < b["steps_range"][0] or b["steps_range"][1] < a["steps_range"][0]
+    spread = "ranges apart" if apart else "ranges overlap"
+    if ratio < 1 - TIE:
+        return f"wins ({ratio:.2f}×, {spread})"
+    if ratio > 1 + TIE:
+        return f"loses ({ratio:.2f}×, {spread})"
+    return f"ties ({ratio:.2f}×)"
+
+
+def ranking(task: dict) -> list[tuple[str, float]]:
+    reached = [(name, steps(f["report"])) for name, f in task["families"].items() if steps(f["report"]) is not None]
+    return sorted(reached, key=lambda item: item[1])
+
+
+# -- sections -------------------------------------------------------------------------------------
+
+def which_optimizer_when(task_results: list[dict]) -> list[str]:
+    lines = ["## Which optimizer when", "",
+             "Per kind of problem, the fastest family on the fresh seeds (median steps to the target, every "
+             "family tuned with the same budget, see below), the runner-up, and the comparisons people ask "
+             "about. \"ranges apart\" means every fresh seed of one beat every fresh seed of the other; "
+             f"medians within {100 * TIE:.0f}% tie.", ""]
+    for regime in Regime:
+        members = [t for t in task_results if t["regime"] == regime.name]
+        if not members:
+            continue
+        lines.append(f"**{regime.value[0].upper() + regime.value[1:]}**")
+        lines.append("")
+        for task in members:
+            ranked = ranking(task)
+            if not ranked:
+                lines.append(f"- {task['name']}: no family reached the target.")
+                continue
+            best, best_steps = ranked[0]
+            families = task["families"]
+            text = f"- {task['name']}: fastest **{best}** ({cell(families[best]['report'])} steps)"
+            if len(ranked) > 1:
+                second, second_steps = ranked[1]
+                text += f", then {second} ({second_steps / best_steps:.2f}×)"
+            versus = [f"{a} vs {b} {compare(families[a]['report'], families[b]['report'])}"
+                      for a, b in COMPARISONS if a in families and b in families]
+            lines.append(text + ("; " + "; ".join(versus) if versus else "") + ".")
+        lines.append("")
+    return lines
+
+
+def protocol_text(task_results: list[dict]) -> list[str]:
+    config = task_results[0]["config"]
+    return [
+        "## Time to target, one tuning protocol",
+        "",
+        f"`python -m benchmarks.time_to_target` (one task: `--tasks NAME`). Every family gets the same number "
+        "of configurations: the task's learning-rate grid (one grid for the SGD-type, one for the Adam-type "
+        "families, three values each; two for the language model) × the family's settings of its second "
+        "hyperparameter (four each; two for the language model). Each configuration runs on the search seeds "
+        f"{list(config['search_seeds'])}; the configuration with the best **median** over them is chosen and "
+        f"reported on the fresh seeds {list(config['report_seeds'])}. Metrics are measured at θ. A seed that "
+        "misses the target within the step budget counts as infinitely many steps.",
+        "",
+        "Columns: the chosen configuration; steps to the target on the fresh seeds, median [min–max]; the "
+        "median training seconds (worker processes with one thread each, two at a time, so seconds are "
+        "indicative); the fraction of the grid whose median search run reaches the target (tuning "
+        "sensitivity: higher is easier to tune); no tuning: the optimizer at its own default setting with "
+        "only the lr chosen, on the fresh seeds.",
+        "",
+    ]
+
+
+def task_table(task: dict) -> list[str]:
+    config = task["config"]["families"]
+    lines = [f"### {task['name']}", "", f"{task['description']}. Budget {task['max_steps']} steps, measured "
+             f"every {task['eval_every']}. `{task['config']['command']}` ({task['config']['seconds'] / 60:.1f} "
+             "minutes).", "",
+             "| family | settings tried | chosen lr, setting | steps, fresh seeds | seconds | grid reaching | "
+             "no tuning (default setting) |",
+             "|---|---|---|---|---|---|---|"]
+    for name, family in task["families"].items():
+        tried = f"{family['setting_name']}: {', '.join(config[name]['settings'])}"
+        report = family["report"]
+        seconds = f"{report['seconds_median']:.2f}" if report["seconds_median"] is not None else "–"
+        untuned = family.get("untuned")
+        untuned_cell = (f"{cell(untuned['report'])} (lr {untuned['lr']:g}, {untuned['setting']})" if untuned
+                        else f"– ({config[name].get('no_default') or 'no default'})")
+        lines.append(f"| {name} | {tried} | lr {family['chosen']['lr']:g}, {family['chosen']['setting']} | "
+                     f"{cell(report)} | {seconds} | {100 * family['reaching_fraction']:.0f}% | {untuned_cell} |")
+    return lines + [""]
+
+
+def curves_figure(task: dict, path: Path) -> None:
+    """Validation loss against steps for each family's chosen configuration: the median of
+    the fresh seeds, their range shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name, family in task["families"].items():
+        curves = family.get("curves") or []
+        if not curves:
+            continue
+        step_axis = [step for step, _ in curves[0]]
+        by_step = list(zip(*[[value for _, value in curve] for curve in curves], strict=True))
+        ax.plot(step_axis, [statistics.median(v) for v in by_step], lw=1.4,
+                label=f"{name} (lr {family['chosen']['lr']:g}, {family['chosen']['setting']})")
+        ax.fill_between(step_axis, [min(v) for v in by_step], [max(v) for v in by_step], alpha=0.2)
+    ax.set(xlabel="step", ylabel="validation loss (nats/char)", title=task["description"].split(":")[0],
+           ylim=(None, 3.0))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
 
 
 def step_time_section(data: dict, plot_path: Path | None) -> list[str]:
     config, rows = data["config"], data["results"]
     sizes = config["sizes"]
     names = list(dict.fromkeys(r["name"] for r in rows))
-    by = {(r["name"], r["params"]): r for r in rows}
     lines = [
         "## Step time and memory",
         "",
@@ -36,16 +186,8 @@ def step_time_section(data: dict, plot_path: Path | None) -> list[str]:
         "Median ratio of step times (contender / its torch baseline), interleaved rounds; the "
         "interquartile range in brackets.",
         "",
-        "| contender | baseline | " + " | ".join(f"{s:.0e} params" for s in sizes) + " |",
-        "|---|---|" + "---|" * len(sizes),
+        *ratio_table(rows, sizes),
     ]
-    for name in names:
-        baseline = next(r["baseline"] for r in rows if r["name"] == name)
-        cells = []
-        for size in sizes:
-            r = by.get((name, size))
-            cells.append(f"{r['ratio_median']:.2f} ({r['ratio_q1']:.2f}–{r['ratio_q3']:.2f})" if r else "–")
-        lines.append(f"| {name} | {baseline} | " + " | ".join(cells) + " |")
     largest = sizes[-1]
     lines += [
         "",
@@ -53,16 +195,14 @@ def step_time_section(data: dict, plot_path: Path | None) -> list[str]:
         "step must move at the least (each buffer read once and written once) over the step time, as "
         "a fraction of that measured bandwidth.",
         "",
-        "| contender | state bytes/param | baseline state bytes/param | step (ms) | least bytes/param | "
-        "% of bandwidth |",
-        "|---|---|---|---|---|---|",
+        "| contender | state bytes/param | step (ms) | least bytes/param | % of bandwidth |",
+        "|---|---|---|---|---|",
     ]
     for name in names:
-        r = by.get((name, largest))
+        r = next((r for r in rows if r["name"] == name and r["params"] == largest), None)
         if r:
-            lines.append(f"| {name} | {r['state_bytes_per_param']:.0f} | {r['baseline_state_bytes_per_param']:.0f} | "
-                         f"{1e3 * r['seconds_median']:.1f} | {r['min_bytes_per_param']} | "
-                         f"{100 * r['bandwidth_fraction']:.0f}% |")
+            lines.append(f"| {name} | {r['state_bytes_per_param']:.0f} | {1e3 * r['seconds_median']:.1f} | "
+                         f"{r['min_bytes_per_param']} | {100 * r['bandwidth_fraction']:.0f}% |")
     compile_seconds = config.get("first_step_seconds", {})
     if compile_seconds:
         lines += ["", "First step of the compiled optimizers with an empty Inductor cache (what a user waits for once "
@@ -75,21 +215,44 @@ def step_time_section(data: dict, plot_path: Path | None) -> list[str]:
     return lines + [""]
 
 
-def _plot_step_time(rows, path: Path) -> None:
+def ratio_table(rows: list[dict], sizes: list[int]) -> list[str]:
+    """Contender / baseline step-time ratios by size: median (interquartile range)."""
+    by = {(r["name"], r["baseline"], r["params"]): r for r in rows}
+    lines = ["| contender | baseline | " + " | ".join(f"{s:.0e} params" for s in sizes) + " |",
+             "|---|---|" + "---|" * len(sizes)]
+    for name, baseline in dict.fromkeys((r["name"], r["baseline"]) for r in rows):
+        cells = []
+        for size in sizes:
+            r = by.get((name, baseline, size))
+            cells.append(f"{r['ratio_median']:.2f} ({r['ratio_q1']:.2f}–{r['ratio_q3']:.2f})" if r else "–")
+        lines.append(f"| {name} | {baseline} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def jax_section(data: dict) -> list[str]:
+    config = data["config"]
+    return ["## JAX: superaccel.optax against optax", "",
+            f"`{config['command']}` — jax {config['jax']}, optax {config['optax']}, {config['device']}. One jitted "
+            "function per optimizer computes the update and applies it; median ratio of step times (contender / "
+            "optax), interleaved rounds, the interquartile range in brackets.", "",
+            *ratio_table(data["results"], config["sizes"]), ""]
+
+
+def _plot_step_time(rows: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    series = {}
+    series: dict[str, dict[int, float]] = {}
     for r in rows:
-        series.setdefault(r["name"], []).append((r["params"], r["seconds_median"]))
-        series.setdefault(f"torch {r['baseline']}", []).append((r["params"], r["baseline_seconds_median"]))
+        series.setdefault(r["name"], {})[r["params"]] = r["seconds_median"]
+        series.setdefault(f"torch {r['baseline']}", {})[r["params"]] = r["baseline_seconds_median"]
     for name, points in series.items():
-        points = sorted(dict(points).items())
-        ax.plot(*zip(*points, strict=True), "o-" if not name.startswith("torch") else "k--", label=name, lw=1, ms=3,
-                alpha=1 if not name.startswith("torch") else 0.5)
+        baseline = name.startswith("torch")
+        ax.plot(*zip(*sorted(points.items()), strict=True), "k--" if baseline else "o-", label=name, lw=1, ms=3,
+                alpha=0.5 if baseline else 1)
     ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="median step time (s)",
            title="optimizer step time vs size (CPU)")
     ax.legend(fontsize=6, ncol=2)
@@ -98,95 +261,45 @@ def _plot_step_time(rows, path: Path) -> None:
     plt.close(fig)
 
 
-def _compare(a, b) -> str:
-    if a is None and b is None:
-        return "neither reached"
-    if a is None:
-        return "loses (never reached)"
-    if b is None:
-        return "wins (the other never reached)"
-    if a < b * (1 - TIE):
-        return f"wins ({a / b:.2f}×)"
-    if a > b * (1 + TIE):
-        return f"loses ({a / b:.2f}×)"
-    return f"ties ({a / b:.2f}×)"
-
-
-def time_to_target_section(data: dict) -> tuple[list[str], list[str]]:
-    tasks = data["tasks"]
-    families = list(next(iter(tasks.values()))["families"])
+def render(step: dict, task_results: list[dict], figures: Path | None, jax_step: dict | None = None) -> str:
     lines = [
-        "## Time to target, equal tuning budget",
+        "# Benchmarks",
         "",
-        f"`{data['config']['command']}` — seeds {data['config']['seeds']}, "
-        f"{data['config']['seconds'] / 60:.0f} minutes. Grids: every family the task's lr grid × "
-        + "; ".join(f"{f}: {', '.join(v)}" for f, v in data["config"]["families"].items())
-        + ". Tuned on seed 0, then run on every seed. Cells: median steps to the target [range] "
-        "(median training seconds), the chosen lr and second hyperparameter; — means a seed missed "
-        "the target within the step limit.",
+        "Generated by `python -m benchmarks.make_docs` from the JSON that `python -m benchmarks.step_time` and "
+        "`python -m benchmarks.time_to_target` write into `benchmarks/results/` (`make bench` runs all three). "
+        "Nothing here is typed by hand.",
         "",
-        "| task | " + " | ".join(families) + " |",
-        "|---|" + "---|" * len(families),
+        f"Machine: {platform.platform()}, {step['config']['threads']} threads.",
+        "",
+        *which_optimizer_when(task_results),
+        *protocol_text(task_results),
     ]
-    summary = []
-    for name, task in tasks.items():
-        cells = []
-        for family in families:
-            f = task["families"][family]
-            if f["steps_median"] is None:
-                cells.append(f"— ({f['reached']}/3 reached) lr {f['best']['lr']:g}, {f['best']['extra']}")
-            else:
-                lo, hi = f["steps_range"]
-                cells.append(f"**{f['steps_median']:g}** [{lo}–{hi}] ({f['seconds_median']:.2f} s) "
-                             f"lr {f['best']['lr']:g}, {f['best']['extra']}")
-        lines.append(f"| {name}: {task['description']} | " + " | ".join(cells) + " |")
-        fam = task["families"]
-        reached = {k: v["steps_median"] for k, v in fam.items() if v["steps_median"] is not None}
-        best = min(reached, key=reached.get) if reached else "none"
-        summary.append(f"- **{name}**: fastest {best}; SuperSGD vs tuned Nesterov "
-                       f"{_compare(fam['SuperSGD']['steps_median'], fam['SGD Nesterov']['steps_median'])}; "
-                       f"SuperAdam vs Adam {_compare(fam['SuperAdam']['steps_median'], fam['Adam']['steps_median'])}.")
-    rates = [(n, t) for n, t in tasks.items() if "optimal_momentum_rate" in t]
-    if rates:
-        lines += ["", "Measured asymptotic rate per step (distance, second half of the seed-0 run) against the "
-                  "best possible rate of a fixed-step momentum method, (√κ − 1)/(√κ + 1):", "",
-                  "| task | bound | " + " | ".join(families) + " |", "|---|---|" + "---|" * len(families)]
-        for name, task in rates:
-            lines.append(f"| {name} | {task['optimal_momentum_rate']:.4f} | "
-                         + " | ".join("–" if task["families"][f].get("rate") is None
-                                      else f"{task['families'][f]['rate']:.4f}" for f in families) + " |")
-    return lines + [""], summary
+    for task in task_results:
+        lines += task_table(task)
+        if task["families"] and any(f.get("curves") for f in task["families"].values()) and figures is not None:
+            path = figures / f"bench_{task['name']}.png"
+            curves_figure(task, path)
+            lines += [f"![{task['name']} validation loss]({path.relative_to(ROOT / 'docs').as_posix()})", ""]
+    lines += step_time_section(step, None if figures is None else figures / "bench_step_time.png")
+    if jax_step is not None:
+        lines += jax_section(jax_step)
+    return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     suffix = "_quick" if args.quick else ""
-    sources = {"step": RESULTS / f"step_time{suffix}.json", "target": RESULTS / f"time_to_target{suffix}.json"}
-    missing = [str(p) for p in sources.values() if not p.exists()]
-    if missing:
+    step_path, target_dir = RESULTS / f"step_time{suffix}.json", RESULTS / f"time_to_target{suffix}"
+    task_results = load_tasks(target_dir, args.quick) if target_dir.is_dir() else []
+    if not step_path.exists() or not task_results:
+        missing = [str(p) for p, ok in ((step_path, step_path.exists()), (target_dir, bool(task_results))) if not ok]
         print(f"make_docs: missing {', '.join(missing)}; run the benchmark scripts first", file=sys.stderr)
         return 2
-    step, target = (json.loads(p.read_text()) for p in sources.values())
-    plot = None if args.quick else ROOT / "docs" / "figures" / "bench_step_time.png"
-    target_lines, summary = time_to_target_section(target)
-    lines = [
-        "# Benchmarks",
-        "",
-        "Generated by `python benchmarks/make_docs.py` from the JSON that `benchmarks/step_time.py` and "
-        "`benchmarks/time_to_target.py` write (`make bench` runs all three). Nothing here is typed by hand.",
-        "",
-        f"Machine: {platform.platform()}, {step['config']['threads']} threads.",
-        "",
-        "## Summary",
-        "",
-        *summary,
-        "",
-        *step_time_section(step, plot),
-        *target_lines,
-    ]
-    text = "\n".join(lines) + "\n"
+    jax_path = RESULTS / f"jax_step_time{suffix}.json"
+    jax_step = json.loads(jax_path.read_text()) if jax_path.exists() else None
+    text = render(json.loads(step_path.read_text()), task_results, None if args.quick else FIGURES, jax_step)
     if args.quick:
         print(text)
     else:

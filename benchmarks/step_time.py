@@ -16,17 +16,15 @@ Compiled steps (``fused=True``, heavyball) compile on their first step: that tim
 reported separately, measured with a fresh Inductor cache (a temporary directory), so it
 is what a user sees the first time on a new machine.
 
-    python benchmarks/step_time.py                  # full: 1e4..1e8, writes benchmarks/results/step_time.json
-    python benchmarks/step_time.py --quick          # 1e4..1e6, a few rounds
-    python benchmarks/step_time.py --only "SuperAdam fused"
+    python -m benchmarks.step_time                  # full: 1e4..1e8, writes benchmarks/results/step_time.json
+    python -m benchmarks.step_time --quick          # 1e4..1e6, a few rounds
+    python -m benchmarks.step_time --only "SuperAdam fused"
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -43,7 +41,8 @@ import torch  # noqa: E402
 from qhoptim.pyt import QHM, QHAdam  # noqa: E402
 
 from superaccel import SuperAdam, SuperRMSprop, SuperSGD  # noqa: E402
-from superaccel.experiments.figure import write_atomically  # noqa: E402
+
+from ._timing import interleaved, write_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 F32 = 4
@@ -166,19 +165,8 @@ def measure_pair(row: Row, total: int, tensors: int, rounds: int, warmup: int) -
     for _ in range(warmup):
         a.step()
         b.step()
-    ratios, a_times, b_times = [], [], []
-    for i in range(rounds):
-        if i % 2:
-            tb, ta = b.step(), a.step()
-        else:
-            ta, tb = a.step(), b.step()
-        a_times.append(ta)
-        b_times.append(tb)
-        ratios.append(ta / tb)
-    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
-    return {"ratio_median": statistics.median(ratios), "ratio_q1": q1, "ratio_q3": q3,
-            "seconds_median": statistics.median(a_times), "baseline_seconds_median": statistics.median(b_times),
-            "state_bytes_per_param": a.state_bytes() / total, "baseline_state_bytes_per_param": b.state_bytes() / total}
+    return {**interleaved(a.step, b.step, rounds), "state_bytes_per_param": a.state_bytes() / total,
+            "baseline_state_bytes_per_param": b.state_bytes() / total}
 
 
 def main(argv=None) -> int:
@@ -223,13 +211,10 @@ def main(argv=None) -> int:
                   f"state {r['state_bytes_per_param']:.0f} B/param  {100 * r['bandwidth_fraction']:.0f}% of bandwidth",
                   flush=True)
     out = args.out or RESULTS / ("step_time_quick.json" if args.quick else "step_time.json")
-    payload = {"config": {"quick": args.quick, "sizes": sizes, "threads": torch.get_num_threads(),
-                          "torch": torch.__version__, "inplace_bandwidth_bytes_per_s": bandwidth,
-                          "first_step_seconds": compile_seconds,
-                          "command": " ".join(["python", "benchmarks/step_time.py", *(argv or sys.argv[1:])])},
-               "results": results}
-    write_atomically(out, lambda tmp: tmp.write_text(json.dumps(payload, indent=1)))
-    print(f"wrote {out}")
+    write_results(out, {"quick": args.quick, "sizes": sizes, "threads": torch.get_num_threads(),
+                        "torch": torch.__version__, "inplace_bandwidth_bytes_per_s": bandwidth,
+                        "first_step_seconds": compile_seconds,
+                        "command": " ".join(["python -m benchmarks.step_time", *(argv or sys.argv[1:])])}, results)
     return 0
 
 

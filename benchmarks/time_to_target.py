@@ -1,18 +1,28 @@
-"""Steps and wall time to a target, with an equal tuning budget for every method.
+"""Steps and wall time to a target under one tuning protocol, the same for every family.
 
-Every method family gets the same learning-rate grid per task and three values of its own
-second hyperparameter (σ for ours, momentum for Nesterov, ν for QHM); Adam and NAdam get
-their default betas plus one alternative (two values). Tuning runs on seed 0: the
-configuration that reaches the target in the fewest steps (ties: the better final metric)
-is then run on seeds 0, 1, 2 (model initialization, mini-batch order, quadratic basis), and
-the median and range of steps and wall time are reported. Metrics are measured at θ
-(``optimizer.eval()`` for superaccel optimizers).
+Protocol (for every task and optimizer family, benchmarks.families):
 
-On the ill-conditioned quadratics the best fixed-step momentum rate is known,
-(√κ − 1)/(√κ + 1); each method's measured asymptotic rate is reported against it.
+1. **Search**: every configuration of the family's grid (the task's learning rates for the
+   family's lr scale × the family's settings of its second hyperparameter; the same count for
+   every family of a suite) runs on the search seeds 0, 1, 2.
+2. **Choice**: the configuration with the best *median* over the search seeds (fewest steps
+   to the target, a seed that misses counting as infinitely many; ties: the better median
+   final metric), never the best of one seed.
+3. **Report**: the chosen configuration runs on the fresh seeds 3, 4, 5; the tables give the
+   median steps, their range and the median training seconds of those runs.
+4. **Sensitivity**: the fraction of the grid whose median search run reaches the target
+   (Schmidt et al.'s tuning sensitivity).
+5. **No tuning**: each optimizer at its own default setting with only the lr chosen (by the
+   same median rule), reported on the fresh seeds.
 
-    python benchmarks/time_to_target.py            # full (about 20 minutes on 2 cores)
-    python benchmarks/time_to_target.py --quick    # a few minutes
+Metrics are measured at θ (``superaccel.at_theta``).  Runs go to worker processes, one
+thread each (``--workers``, default 2); each run's steps do not depend on the worker.
+Results: one JSON per task in ``benchmarks/results/time_to_target/`` (``..._quick/`` for
+``--quick``), so one task can be rerun alone:
+
+    python -m benchmarks.time_to_target                   # the full suite (about 40 minutes on 2 cores)
+    python -m benchmarks.time_to_target --tasks char-lm   # the language model alone
+    python -m benchmarks.time_to_target --quick           # small versions of five tasks (a few minutes)
 """
 
 from __future__ import annotations
@@ -20,230 +30,206 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
-from qhoptim.pyt import QHM
-from torch import nn
 
-from superaccel import SuperAdam, SuperSGD
-from superaccel.data import epoch_batches, load_mnist
 from superaccel.experiments.figure import write_atomically
-from superaccel.problems import IllConditionedQuadratic, PaperRegression
-from superaccel.problems.networks import accuracy, nielsen_network, quadratic_cost
 from superaccel.training import train
 
-warnings.filterwarnings("ignore", category=UserWarning, module="qhoptim")
+from .families import Family, LrScale, describe, families
+from .tasks import Task, prepare_data, task_named, tasks
+
 RESULTS = Path(__file__).resolve().parent / "results"
-SEEDS = (0, 1, 2)
-
-# family -> (builder(params, lr, extra), extras): the same budget except Adam/NAdam (2 betas)
-FAMILIES: dict[str, tuple[Callable, list]] = {
-    "SuperSGD": (lambda p, lr, s: SuperSGD(p, lr=lr, momentum=0.9, sigma=s), [2.0, 4.0, 8.0]),
-    "SGD Nesterov": (lambda p, lr, g: torch.optim.SGD(p, lr=lr, momentum=g, nesterov=True), [0.8, 0.9, 0.95]),
-    # QHM's α is the normalized step: α = lr/(1 − β) puts it on the same lr grid as SGD
-    "QHM": (lambda p, lr, nu: QHM(p, lr=lr / (1 - 0.9), momentum=0.9, nu=nu), [0.5, 0.7, 0.9]),
-    "SuperAdam": (lambda p, lr, s: SuperAdam(p, lr=lr, sigma=s), [1.0, 2.0, 4.0]),
-    "Adam": (lambda p, lr, b: torch.optim.Adam(p, lr=lr, betas=b), [(0.9, 0.999), (0.95, 0.999)]),
-    "NAdam": (lambda p, lr, b: torch.optim.NAdam(p, lr=lr, betas=b), [(0.9, 0.999), (0.95, 0.999)]),
-}
+SEARCH_SEEDS = (0, 1, 2)
+REPORT_SEEDS = (3, 4, 5)
 
 
-@dataclass
-class Run:
-    """One training run: ``step()`` trains once, ``metric()`` measures at θ, ``reached(m)``."""
-
-    params: list[torch.Tensor]
-    step: Callable[[], torch.Tensor]
-    metric: Callable[[], float]
-    reached: Callable[[float], bool]
+@dataclass(frozen=True)
+class Config:
+    family: str
+    lr: float
+    setting: int  # index into the family's settings
 
 
-@dataclass
-class Task:
-    name: str
-    description: str
-    make_run: Callable[[int], Run]
-    lrs: list[float]
-    max_steps: int
-    eval_every: int = 1
-    condition_number: float | None = None
-    higher_is_better: bool = False  # accuracy; the quadratics and the regression use a loss ratio
+@dataclass(frozen=True)
+class Job:
+    task: str
+    quick: bool
+    config: Config
+    seed: int
+    #: stop when the target is reached (else run the whole budget, for a curve)
+    stop_at_target: bool = True
 
 
-def quadratic_task(kappa: float) -> Task:
-    def make(seed):
-        problem = IllConditionedQuadratic(dim=50, condition_number=kappa, seed=seed)
-        theta = nn.Parameter(torch.tensor(problem.start()))
-        initial = float(problem.loss(theta.detach()))
-        return Run([theta], lambda: problem.loss(theta), lambda: float(problem.loss(theta.detach())) / initial,
-                   lambda m: m <= 1e-8)
-
-    return Task(f"quadratic-k{kappa:g}", f"½θᵀAθ, 50 dims, κ = {kappa:g}, L = 1: loss down by 1e8",
-                make, [0.1, 0.3, 1.0, 3.0], 4000, condition_number=kappa)
+def lrs_of(task: Task, family: Family) -> tuple[float, ...]:
+    return task.sgd_lrs if family.lr_scale is LrScale.SGD else task.adam_lrs
 
 
-def regression_task() -> Task:
-    problem = PaperRegression()
-    floor = problem.minimum_loss()
-
-    def make(seed):
-        noise = torch.randn(problem.dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-        theta = nn.Parameter(torch.tensor(problem.start()) + 0.01 * noise)
-        initial = float(problem.loss(theta.detach())) - floor
-        return Run([theta], lambda: problem.loss(theta),
-                   lambda: (float(problem.loss(theta.detach())) - floor) / initial, lambda m: m <= 1e-5)
-
-    return Task("regression-51", "the paper's 51-parameter regression: excess loss down by 1e5", make,
-                [0.001, 0.003, 0.01, 0.03], 3000)
+def grid(task: Task, family: Family) -> list[Config]:
+    return [Config(family.name, lr, index) for lr in lrs_of(task, family) for index in range(len(family.settings))]
 
 
-def _mnist(train_size: int, test_size: int):
-    x, y = load_mnist("train", download=True)
-    xt, yt = load_mnist("test", download=True)
-    return x[:train_size], y[:train_size], xt[:test_size], yt[:test_size]
+# -- one run (in a worker) -------------------------------------------------------------------
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore", category=UserWarning)  # qhoptim's deprecated add_ signature
 
 
-def classification_task(name, description, model_fn, loss_fn, data, target, lrs, max_steps, batch=None,
-                        eval_every=1) -> Task:
-    x, y, xt, yt = data
-
-    def make(seed):
-        torch.manual_seed(seed)
-        model = model_fn(seed)
-        batches = None if batch is None else epoch_batches(len(x), batch, torch.Generator().manual_seed(seed))
-
-        def step():
-            if batches is None:
-                return loss_fn(model(x), y)
-            index = next(batches)
-            return loss_fn(model(x[index]), y[index])
-
-        def metric():
-            with torch.no_grad():
-                return accuracy(model(xt), yt)
-
-        return Run(list(model.parameters()), step, metric, lambda m: m >= target)
-
-    return Task(name, description, make, lrs, max_steps, eval_every, higher_is_better=True)
+def run_job(job: Job) -> dict[str, Any]:
+    task = task_named(job.task, job.quick)
+    family = next(f for f in families(task.suite) if f.name == job.config.family)
+    run = task.make_run(job.seed)
+    optimizer = family.build(run.params, job.config.lr, family.settings[job.config.setting])
+    schedules = ([torch.optim.lr_scheduler.LambdaLR(optimizer, task.lr_multiplier)]
+                 if task.lr_multiplier is not None else [])
+    result = train(optimizer, run.loss, task.max_steps, evaluate=lambda step: run.metric(),
+                   eval_every=task.eval_every, diverged=lambda value: not math.isfinite(value),
+                   stop=run.reached if job.stop_at_target else None, schedulers=schedules)
+    curve = result.evaluations
+    reached_at = next((step for step, value in curve if run.reached(value)), None)
+    final = float("nan") if result.diverged else curve[-1][1]
+    return {"reached_at": reached_at, "train_seconds": result.train_seconds, "final_metric": final,
+            "curve": None if job.stop_at_target else curve}
 
 
-def small_cnn(seed):
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(8, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(256, 10))
+# -- the protocol --------------------------------------------------------------------------------
+
+def median_score(results: list[dict], higher_is_better: bool) -> tuple[float, float]:
+    """(median steps, a missed seed counting as ∞; median final metric, oriented so that
+    smaller is better and a diverged run is worst)."""
+    steps = statistics.median([r["reached_at"] if r["reached_at"] is not None else math.inf for r in results])
+    finals = [r["final_metric"] if math.isfinite(r["final_metric"]) else (-math.inf if higher_is_better else math.inf)
+              for r in results]
+    final = statistics.median(finals)
+    return steps, -final if higher_is_better else final
 
 
-def tasks(quick: bool) -> list[Task]:
-    lrs = [0.001, 0.01, 0.1, 1.0]
-    ce = nn.functional.cross_entropy
-    result = [quadratic_task(100.0), regression_task()]
-    if quick:
-        small = _mnist(2000, 1000)
-        return result + [classification_task(
-            "logreg-mnist", "logistic regression, 2000 images full batch: 85% test accuracy",
-            lambda s: nn.Linear(784, 10), ce, small, 0.85, lrs, 150)]
-    sub = _mnist(10000, 10000)
-    full = _mnist(60000, 2000)
-    return result + [
-        quadratic_task(1000.0),
-        classification_task("logreg-mnist", "logistic regression, 10k images full batch: 90% test accuracy",
-                            lambda s: nn.Linear(784, 10), ce, sub, 0.90, lrs, 300),
-        classification_task("mnist-30-fullbatch", "784-30-10 sigmoid, quadratic cost, 10k images full batch: "
-                            "85% test accuracy", lambda s: nielsen_network((784, 30, 10), seed=s),
-                            lambda o, t: quadratic_cost(o, t), sub, 0.85, lrs + [3.0], 300),
-        classification_task("mnist-30-minibatch", "784-30-10 sigmoid, quadratic cost, batches of 200: "
-                            "92% test accuracy (2000 test images)", lambda s: nielsen_network((784, 30, 10), seed=s),
-                            lambda o, t: quadratic_cost(o, t), full, 0.92, lrs + [3.0], 1500, batch=200, eval_every=25),
-        classification_task("cnn-mnist", "small CNN (2 conv + linear), batches of 128: 97% test accuracy "
-                            "(2000 test images)", small_cnn, ce, full, 0.97, lrs, 600, batch=128, eval_every=25),
-    ]
+def choose(configs: Iterable[Config], search: dict[Config, list[dict]], higher_is_better: bool) -> Config:
+    return min(configs, key=lambda c: median_score(search[c], higher_is_better))
 
 
-def run_once(task: Task, family: str, lr: float, extra, seed: int) -> dict:
-    build, _ = FAMILIES[family]
-    run = task.make_run(seed)
-    result = train(build(run.params, lr, extra), run.step, task.max_steps, evaluate=lambda _: run.metric(),
-                   eval_every=task.eval_every, diverged=lambda value: not math.isfinite(value), stop=run.reached)
-    final = float("nan") if result.diverged else result.evaluations[-1][1]
-    return {"reached_at": result.stopped_at, "train_seconds": result.train_seconds, "final_metric": final,
-            "metrics": result.evaluations if task.condition_number else None}
-
-
-def measured_rate(metrics) -> float | None:
-    """Per-step rate of the distance (√loss) over the second half of a quadratic run."""
-    steps, values = np.array([m[0] for m in metrics], float), np.array([m[1] for m in metrics], float)
-    half = steps >= steps[-1] / 2
-    if half.sum() < 5 or np.any(values[half] <= 0):
-        return None
-    return float(np.exp(np.polyfit(steps[half], np.log(values[half]), 1)[0] / 2))
-
-
-def score(result: dict) -> tuple:
-    steps = result["reached_at"] if result["reached_at"] is not None else math.inf
-    final = result["final_metric"] if math.isfinite(result["final_metric"]) else math.inf
-    return steps, final
-
-
-def benchmark_task(task: Task, log) -> dict:
-    families = {}
-    for family, (_, extras) in FAMILIES.items():
-        tuning = []
-        for lr in task.lrs:
-            for extra in extras:
-                tuning.append(((lr, extra), run_once(task, family, lr, extra, seed=0)))
-        # better = fewer steps; ties go to the better final metric
-        sign = -1 if task.higher_is_better else 1
-        (lr, extra), _ = min(tuning, key=lambda item: (score(item[1])[0], sign * score(item[1])[1]))
-        seeds = [run_once(task, family, lr, extra, seed) for seed in SEEDS]
-        reached = [r["reached_at"] for r in seeds if r["reached_at"] is not None]
-        walls = [r["train_seconds"] for r in seeds if r["reached_at"] is not None]
-        entry = {
-            "best": {"lr": lr, "extra": extra}, "configs_tried": len(tuning),
-            "reached": len(reached), "steps": [r["reached_at"] for r in seeds],
-            "steps_median": statistics.median(reached) if len(reached) == len(SEEDS) else None,
+def summary(results: list[dict]) -> dict[str, Any]:
+    reached = [r["reached_at"] for r in results if r["reached_at"] is not None]
+    seconds = [r["train_seconds"] for r in results if r["reached_at"] is not None]
+    return {"steps": [r["reached_at"] for r in results], "reached": len(reached),
+            "steps_median": statistics.median(reached) if len(reached) == len(results) else None,
             "steps_range": [min(reached), max(reached)] if reached else None,
-            "seconds_median": statistics.median(walls) if len(walls) == len(SEEDS) else None,
-            "seconds_range": [min(walls), max(walls)] if walls else None,
+            "seconds_median": statistics.median(seconds) if len(seconds) == len(results) else None,
+            "final_metrics": [r["final_metric"] for r in results]}
+
+
+def benchmark_task(task: Task, quick: bool, pool: ProcessPoolExecutor, log) -> dict[str, Any]:
+    family_list = families(task.suite)
+    search_jobs = [Job(task.name, quick, config, seed) for family in family_list for config in grid(task, family)
+                   for seed in SEARCH_SEEDS]
+    outcomes = dict(zip(search_jobs, pool.map(run_job, search_jobs), strict=True))
+    search = {config: [outcomes[Job(task.name, quick, config, seed)] for seed in SEARCH_SEEDS]
+              for family in family_list for config in grid(task, family)}
+
+    chosen, untuned = {}, {}
+    for family in family_list:
+        chosen[family.name] = choose(grid(task, family), search, task.higher_is_better)
+        if family.default is not None:
+            index = family.settings.index(family.default)
+            untuned[family.name] = choose([c for c in grid(task, family) if c.setting == index], search,
+                                          task.higher_is_better)
+    report_configs = list(dict.fromkeys([*chosen.values(), *untuned.values()]))
+    report_jobs = {(config, seed): Job(task.name, quick, config, seed, stop_at_target=not task.keep_curves)
+                   for config in report_configs for seed in REPORT_SEEDS}
+    report_outcomes = dict(zip(report_jobs, pool.map(run_job, report_jobs.values()), strict=True))
+    report = {config: [report_outcomes[config, seed] for seed in REPORT_SEEDS] for config in report_configs}
+
+    out_families = {}
+    for family in family_list:
+        configs = grid(task, family)
+        best = chosen[family.name]
+        entry = {
+            "setting_name": family.setting_name,
+            "grid": [{"lr": c.lr, "setting": describe(family.settings[c.setting]),
+                      "median_steps": _finite(median_score(search[c], task.higher_is_better)[0])} for c in configs],
+            "reaching_fraction": sum(median_score(search[c], task.higher_is_better)[0] < math.inf
+                                     for c in configs) / len(configs),
+            "chosen": {"lr": best.lr, "setting": describe(family.settings[best.setting])},
+            "report": summary(report[best]),
         }
-        if task.condition_number:
-            entry["rate"] = measured_rate(seeds[0]["metrics"])
-        families[family] = entry
-        log(f"  {task.name:<20} {family:<13} best lr={lr:g} {extra!s:<12} steps {entry['steps']} "
-            f"median {entry['steps_median']}")
-    out = {"description": task.description, "lrs": task.lrs, "max_steps": task.max_steps, "families": families}
+        if task.keep_curves:
+            entry["curves"] = [r["curve"] for r in report[best]]
+        if family.name in untuned:
+            config = untuned[family.name]
+            entry["untuned"] = {"lr": config.lr, "setting": describe(family.settings[config.setting]),
+                                "report": summary(report[config])}
+        out_families[family.name] = entry
+        r = entry["report"]
+        log(f"  {task.name:<18} {family.name:<20} chose lr {best.lr:g} {entry['chosen']['setting']:<12} "
+            f"fresh seeds {r['steps']} (median {r['steps_median']}); grid reaching "
+            f"{100 * entry['reaching_fraction']:.0f}%")
+    result = {"name": task.name, "description": task.description, "regime": task.regime.name,
+              "regime_description": task.regime.value, "suite": task.suite.value, "max_steps": task.max_steps,
+              "eval_every": task.eval_every, "higher_is_better": task.higher_is_better,
+              "lrs": {"sgd": task.sgd_lrs, "adam": task.adam_lrs}, "families": out_families}
     if task.condition_number:
         root = math.sqrt(task.condition_number)
-        out["optimal_momentum_rate"] = (root - 1) / (root + 1)
-    return out
+        result["optimal_momentum_rate"] = (root - 1) / (root + 1)
+    return result
 
 
-def main(argv=None) -> int:
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def results_directory(quick: bool) -> Path:
+    return RESULTS / ("time_to_target_quick" if quick else "time_to_target")
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--quick", action="store_true", help="small versions of five tasks (a few minutes)")
+    parser.add_argument("--tasks", nargs="*", help="task names to run (default: all of the suite)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes, one thread each (default 2)")
+    parser.add_argument("--out", type=Path, default=None, help="directory of the per-task JSON files")
     args = parser.parse_args(argv)
-    torch.set_num_threads(torch.get_num_threads())
+    suite = tasks(args.quick)
+    names = [task.name for task in suite]
+    unknown = set(args.tasks or []) - set(names)
+    if unknown:
+        parser.error(f"unknown task(s): {', '.join(sorted(unknown))} (choose from {', '.join(names)})")
+    if args.workers < 1:
+        parser.error(f"invalid --workers: {args.workers}")
+    selected = [task for task in suite if not args.tasks or task.name in args.tasks]
+    out = args.out or results_directory(args.quick)
+    prepare_data()
     start = time.perf_counter()
-    results = {}
-    for task in tasks(args.quick):
-        print(f"{task.name}: {task.description}", flush=True)
-        results[task.name] = benchmark_task(task, lambda line: print(line, flush=True))
-    out = args.out or RESULTS / ("time_to_target_quick.json" if args.quick else "time_to_target.json")
-    payload = {"config": {"quick": args.quick, "seeds": list(SEEDS), "threads": torch.get_num_threads(),
-                          "torch": torch.__version__, "seconds": time.perf_counter() - start,
-                          "families": {f: [str(e) for e in extras] for f, (_, extras) in FAMILIES.items()},
-                          "command": " ".join(["python", "benchmarks/time_to_target.py", *(argv or sys.argv[1:])])},
-               "tasks": results}
-    write_atomically(out, lambda tmp: tmp.write_text(json.dumps(payload, indent=1, default=str)))
-    print(f"wrote {out} ({payload['config']['seconds']:.0f} s)")
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker) as pool:
+        for task in selected:
+            began = time.perf_counter()
+            print(f"{task.name}: {task.description}", flush=True)
+            result = benchmark_task(task, args.quick, pool, lambda line: print(line, flush=True))
+            result["config"] = {"quick": args.quick, "search_seeds": SEARCH_SEEDS, "report_seeds": REPORT_SEEDS,
+                                "workers": args.workers, "threads_per_worker": 1, "torch": torch.__version__,
+                                "seconds": time.perf_counter() - began,
+                                "command": " ".join(["python -m benchmarks.time_to_target",
+                                                     *(["--quick"] if args.quick else []), "--tasks", task.name]),
+                                "families": {f.name: {"settings": [describe(s) for s in f.settings],
+                                                      "setting_name": f.setting_name, "lr_scale": f.lr_scale.value,
+                                                      "default": None if f.default is None else describe(f.default),
+                                                      "no_default": f.no_default}
+                                             for f in families(task.suite)}}
+            path = out / f"{task.name}.json"
+            write_atomically(path, lambda tmp, data=result: tmp.write_text(json.dumps(data, indent=1)))
+            print(f"wrote {path} ({result['config']['seconds']:.0f} s)", flush=True)
+    print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -74,6 +74,7 @@ def train(
     evaluate_lookahead: Callable[[int], T] | None = None,
     lookahead_every: int = 1,
     progress: str | None = None,
+    schedulers: Sequence[Any] = (),
 ) -> TrainResult[T]:
     """Train for ``steps`` steps, evaluating at θ every ``eval_every`` steps and at the last.
 
@@ -83,6 +84,7 @@ def train(
     training, every ``lookahead_every`` steps.  Training stops early, recording the step,
     when the loss is not finite or ``diverged(evaluation)`` says so, or when
     ``stop(evaluation)`` is true (a target reached).  ``progress`` names a progress bar.
+    ``schedulers`` (lr or σ schedulers) are stepped after every optimizer step.
     """
     result: TrainResult[T] = TrainResult()
     for step in _progress(range(steps + 1), progress):
@@ -109,6 +111,8 @@ def train(
             break
         value.backward()
         optimizer.step()
+        for scheduler in schedulers:
+            scheduler.step()
         result.train_seconds += time.perf_counter() - start
     return result
 

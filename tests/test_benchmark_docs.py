@@ -1,51 +1,76 @@
-"""The benchmark docs are generated from the scripts' JSON: the generator on small inputs."""
+"""docs/benchmarks.md is generated from the scripts' JSON: the generator on small inputs."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks import make_docs
+
+STEP = {"config": {"command": "python -m benchmarks.step_time --quick", "torch": "2.13", "threads": 2,
+                   "inplace_bandwidth_bytes_per_s": 2e10, "sizes": [10000],
+                   "first_step_seconds": {"SuperSGD fused": 12.5, "SGD(nesterov) fused": 0.001}},
+        "results": [{"name": "SuperSGD fused", "baseline": "SGD(nesterov) fused", "params": 10000,
+                     "ratio_median": 1.02, "ratio_q1": 1.0, "ratio_q3": 1.1, "seconds_median": 1e-4,
+                     "baseline_seconds_median": 1e-4, "state_bytes_per_param": 4,
+                     "baseline_state_bytes_per_param": 4, "min_bytes_per_param": 20, "bandwidth_fraction": 0.5}]}
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def report(steps):
+    reached = [s for s in steps if s is not None]
+    return {"steps": steps, "reached": len(reached),
+            "steps_median": sorted(steps)[1] if len(reached) == 3 else None,
+            "steps_range": [min(reached), max(reached)] if reached else None,
+            "seconds_median": 0.5 if len(reached) == 3 else None, "final_metrics": [0, 0, 0]}
 
 
-def test_make_docs_renders_tables_and_an_honest_summary(tmp_path, monkeypatch, capsys):
-    make_docs = load("make_docs")
-    step = {"config": {"command": "python benchmarks/step_time.py --quick", "torch": "2.13", "threads": 2,
-                       "inplace_bandwidth_bytes_per_s": 2e10, "sizes": [10000],
-                       "first_step_seconds": {"SuperSGD fused": 12.5, "SGD(nesterov) fused": 0.001}},
-            "results": [{"name": "SuperSGD", "baseline": "SGD(nesterov)", "params": 10000, "ratio_median": 1.02,
-                         "ratio_q1": 1.0, "ratio_q3": 1.1, "seconds_median": 1e-4, "baseline_seconds_median": 1e-4,
-                         "state_bytes_per_param": 4, "baseline_state_bytes_per_param": 4,
-                         "min_bytes_per_param": 20, "bandwidth_fraction": 0.5}]}
-    families = {f: {"best": {"lr": 0.1, "extra": "x"}, "reached": 3, "steps_median": n, "steps_range": [n, n],
-                    "seconds_median": 0.1} for f, n in
-                [("SuperSGD", 50), ("SGD Nesterov", 100), ("QHM", 80), ("SuperAdam", 90), ("Adam", 90), ("NAdam", 95)]}
-    families["NAdam"].update(steps_median=None, reached=1)
-    target = {"config": {"command": "python benchmarks/time_to_target.py --quick", "seeds": [0, 1, 2], "seconds": 60,
-                         "families": {"SuperSGD": ["2.0"]}},
-              "tasks": {"quad": {"description": "d", "families": families, "optimal_momentum_rate": 0.8}}}
-    (tmp_path / "step_time_quick.json").write_text(json.dumps(step))
-    (tmp_path / "time_to_target_quick.json").write_text(json.dumps(target))
+def family(steps, lr=0.1, setting="2", untuned=None):
+    entry = {"setting_name": "σ", "grid": [], "reaching_fraction": 0.5, "chosen": {"lr": lr, "setting": setting},
+             "report": report(steps)}
+    if untuned is not None:
+        entry["untuned"] = {"lr": lr, "setting": "2", "report": report(untuned)}
+    return entry
+
+
+def task_json():
+    families = {"SuperSGD (g, σ)": family([40, 50, 45]), "SGD Nesterov": family([100, 90, 95], untuned=[120, 130, 110]),
+                "SuperAdam": family([60, 70, 80]), "Adam": family([62, 72, 150]),
+                "NAdam": family([None, 30, 40])}
+    names = {"SuperSGD (g, σ)": None, "SGD Nesterov": "0.9", "SuperAdam": "2", "Adam": "(0.9, 0.999)",
+             "NAdam": "(0.9, 0.999)"}
+    config = {"families": {n: {"settings": ["1", "2"], "setting_name": "σ", "default": d,
+                                "no_default": "" if d else "the same optimizer as SuperSGD (g = 0.9)"}
+                           for n, d in names.items()},
+              "search_seeds": [0, 1, 2], "report_seeds": [3, 4, 5], "seconds": 60,
+              "command": "python -m benchmarks.time_to_target --quick --tasks quadratic-k100"}
+    return {"name": "quadratic-k100", "description": "a quadratic", "regime": "DETERMINISTIC",
+            "max_steps": 300, "eval_every": 1, "families": families, "config": config}
+
+
+def test_make_docs_renders_the_summary_the_tables_and_step_time(tmp_path, monkeypatch, capsys):
+    (tmp_path / "time_to_target_quick").mkdir()
+    (tmp_path / "time_to_target_quick" / "quadratic-k100.json").write_text(json.dumps(task_json()))
+    (tmp_path / "step_time_quick.json").write_text(json.dumps(STEP))
     monkeypatch.setattr(make_docs, "RESULTS", tmp_path)
     assert make_docs.main(["--quick"]) == 0
     text = capsys.readouterr().out
-    assert "SuperSGD vs tuned Nesterov wins (0.50×)" in text
-    assert "SuperAdam vs Adam ties (1.00×)" in text
-    assert "| SuperSGD | SGD(nesterov) | 1.02 (1.00–1.10) |" in text
-    assert "— (1/3 reached)" in text
+    assert "- quadratic-k100: fastest **SuperSGD (g, σ)** (**45** [40–50] steps), then SuperAdam (1.56×)" in text
+    assert "SuperSGD (g, σ) vs SGD Nesterov wins (0.47×, ranges apart)" in text
+    assert "SuperAdam vs Adam ties (0.97×)" in text
+    assert ("| SGD Nesterov | σ: 1, 2 | lr 0.1, 2 | **95** [90–100] | 0.50 | 50% | **120** [110–130] (lr 0.1, 2) |"
+            in text)
+    assert "— (2/3 reached)" in text and "– (the same optimizer as SuperSGD (g = 0.9))" in text
+    assert "| SuperSGD fused | SGD(nesterov) fused | 1.02 (1.00–1.10) |" in text
     assert "| SuperSGD fused | 12.5 |" in text and "SGD(nesterov) fused | 0.0" not in text
 
 
+def test_compare_says_when_the_seeds_overlap():
+    assert make_docs.compare(report([10, 20, 30]), report([40, 50, 60])) == "wins (0.40×, ranges apart)"
+    assert make_docs.compare(report([10, 20, 45]), report([40, 50, 60])) == "wins (0.40×, ranges overlap)"
+    assert make_docs.compare(report([None, 20, 45]), report([40, 50, 60])) == "loses (missed)"
+    assert make_docs.compare(report([None, None, 1]), report([None, 1, 1])) == "neither reached"
+
+
 def test_make_docs_without_results_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    make_docs = load("make_docs")
     monkeypatch.setattr(make_docs, "RESULTS", tmp_path)
     assert make_docs.main([]) == 2
     assert "run the benchmark scripts first" in capsys.readouterr().err

