@@ -15,7 +15,8 @@ As with the torch optimizers, the parameters you train hold the look-ahead point
     theta = superaccel.optax.eval_params(params, opt_state)   # evaluate at θ
 
 Every transformation takes optax's parameter names, a learning rate and a σ that are floats
-or schedules (functions of the update count, as optax schedules), works under
+or schedules (functions of the update count, as optax schedules; the native three also take
+``sigma="auto"``, the rule of :mod:`superaccel.optim.auto_sigma` computed on the device), works under
 ``optax.inject_hyperparams``, ``jax.jit`` and ``jax.vmap``, and chains (clipping before it,
 ``optax.masked`` around it).  The numbers are those of the torch classes: SuperSGD,
 SuperRMSprop and SuperAdamW are followed to 1e-12 in float64 (tests/test_optax.py).
@@ -39,10 +40,11 @@ except ModuleNotFoundError as error:
         "superaccel.optax needs JAX and optax: pip install 'superaccel[jax]'"
     ) from error
 
+from .optim import auto_sigma
 from .optim.adam import lookahead_coefficients, step_coefficients
 
 __all__ = ["super_sgd", "super_rmsprop", "super_adam", "super_adamw", "super_accelerate", "eval_params",
-           "SuperSGDState", "SuperRMSpropState", "SuperAdamState", "SuperAccelerateState"]
+           "SuperSGDState", "SuperRMSpropState", "SuperAdamState", "SuperAccelerateState", "AutoSigmaState"]
 
 ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
 
@@ -62,7 +64,7 @@ def _at(hyperparameter: ScalarOrSchedule, count: jax.Array) -> Any:
 def _check(name: str, value: Any, low: float = 0.0, high: float | None = None) -> None:
     """torch-style validation of a concrete number; schedules and arrays (possibly traced,
     under ``inject_hyperparams``) are not checked."""
-    if callable(value) or isinstance(value, jax.Array) or isinstance(value, bool):
+    if callable(value) or isinstance(value, jax.Array) or isinstance(value, bool) or _is_auto(value, name):
         return
     try:
         number = float(value)
@@ -92,6 +94,80 @@ def _with_weight_decay(grads: Any, params: Any, weight_decay: Any, name: str) ->
     return _map(lambda g, p: g + weight_decay * p, grads, params)
 
 
+# -- sigma="auto" (superaccel.optim.auto_sigma, in jax.numpy: no host round trip) ------------
+
+def _is_auto(value: Any, name: str = "sigma") -> bool:
+    return name == "sigma" and isinstance(value, str) and value == auto_sigma.AUTO
+
+
+class AutoSigmaState(NamedTuple):
+    """The estimator of ``sigma="auto"``: σ, the smoothed and the largest curvature seen,
+    and the two sums the next step's secant needs."""
+
+    sigma: jax.Array
+    low: jax.Array
+    high: jax.Array
+    projection: jax.Array
+    displacement: jax.Array
+    estimated: jax.Array  # low and high hold an estimate
+    primed: jax.Array  # projection and displacement hold the previous step's sums
+
+
+def _auto_init(momentum: Any) -> AutoSigmaState:
+    zero = _float(0.0)
+    return AutoSigmaState(_float(momentum), zero, zero, zero, zero, jnp.array(False), jnp.array(False))
+
+
+def _rate(k_eta: jax.Array, g: Any, sigma: jax.Array) -> jax.Array:
+    """``auto_sigma.rate`` elementwise."""
+    c = g - k_eta * sigma
+    trace = 1 + c - k_eta
+    disc = trace * trace - 4 * c
+    root = jnp.sqrt(jnp.abs(disc))
+    real = jnp.maximum(jnp.abs(trace + root), jnp.abs(trace - root)) / 2
+    return jnp.where(disc >= 0, real, jnp.sqrt(jnp.abs(c)))
+
+
+def _minimax_sigma(points: jax.Array, g: Any) -> jax.Array:
+    """``auto_sigma.minimax_sigma`` on a grid of 1601 σ (exact for one kη)."""
+    grid = jnp.linspace(0.0, auto_sigma.SIGMA_MAX, 1601)
+    worst = jnp.max(_rate(points[:, None], g, grid[None, :]), axis=0)
+    k = points[0]
+    exact = jnp.clip((g - (1 - jnp.sqrt(k)) ** 2) / k, 0.0, auto_sigma.SIGMA_MAX)
+    single = (points[-1] <= points[0] * (1 + 1e-9)) & (k > 0) & (k < 4)
+    return jnp.where(single, exact, grid[jnp.argmin(worst)])
+
+
+def _auto_step(auto: AutoSigmaState, q, n, b, *, g, c, eta, undo) -> AutoSigmaState:
+    """``auto_sigma.choose_sigma``: the secant, the range, σ, and the next step's sums."""
+    h = (q - auto.projection) / jnp.where(auto.displacement == 0, 1.0, auto.displacement)
+    ok = auto.primed & (auto.displacement != 0) & jnp.isfinite(h) & (h > 0)
+    smoothing, decay = auto_sigma.SMOOTHING, auto_sigma.HIGH_DECAY
+    high = jnp.where(ok, jnp.where(auto.estimated, jnp.maximum(h, decay * auto.high), h), auto.high)
+    low = jnp.where(ok, jnp.where(auto.estimated, smoothing * auto.low + (1 - smoothing) * h, h), auto.low)
+    low = jnp.minimum(low, high)
+    estimated = auto.estimated | ok
+    spread = jnp.where(estimated, high / jnp.where(low > 0, low, 1.0), 1.0)
+    points = low * c * eta * spread ** (jnp.arange(auto_sigma.POINTS) / (auto_sigma.POINTS - 1))
+    target = _minimax_sigma(points, g)
+    moved = jnp.clip(auto.sigma + auto_sigma.SIGMA_RATE * (target - auto.sigma), 0.0, auto_sigma.SIGMA_MAX)
+    sigma = jnp.where(estimated, moved, auto.sigma)
+    cross = g * b + c * q
+    norm = g * g * b + 2 * g * c * q + c * c * n
+    return AutoSigmaState(_float(sigma), _float(low), _float(high), _float(g * q + c * n),
+                          _float(undo * cross - (1 + sigma) * eta * norm), estimated, jnp.array(True))
+
+
+def _sums(xs: Any, buffers: Any, denominators: Any = None) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(Σ⟨x, b⟩, Σ‖x‖², Σ‖b‖²) over the leaves, weighted by 1/``denominators`` if given."""
+    if denominators is None:
+        denominators = _map(lambda x: 1.0, xs)
+    terms = _map(lambda x, b, d: _Results((jnp.sum(x * b / d), jnp.sum(x * x / d), jnp.sum(b * b / d))),
+                 xs, buffers, denominators)
+    leaves = jax.tree.leaves(terms)
+    return tuple(sum((leaf[i] for leaf in leaves), _float(0.0)) for i in range(3))
+
+
 # -- SuperSGD and SuperRMSprop -------------------------------------------------------------
 
 def _buffer_theta(state: Any, params: optax.Params) -> optax.Params:
@@ -108,6 +184,7 @@ class SuperSGDState(NamedTuple):
     momentum_buffer: optax.Updates
     applied_sigma: jax.Array
     applied_lr: jax.Array
+    auto: AutoSigmaState | None = None
 
     theta = _buffer_theta
 
@@ -120,6 +197,7 @@ class SuperRMSpropState(NamedTuple):
     momentum_buffer: optax.Updates
     applied_sigma: jax.Array
     applied_lr: jax.Array
+    auto: AutoSigmaState | None = None
 
     theta = _buffer_theta
 
@@ -128,6 +206,20 @@ def _buffer_update(buffer: jax.Array, new_buffer: jax.Array, lr: Any, sigma: Any
     """φ_new − φ = lr·(σ'·b − (1 + σ)·b_new): θ re-formed at the current learning rate, the
     step, and the new look-ahead (torch's SGD convention, so σ = 0 and σ = g follow it)."""
     return lr * (applied_sigma * buffer - (1 + sigma) * new_buffer)
+
+
+def _accumulate(state: Any, xs: Any, lr: Any, momentum: Any, sigma: Any) -> tuple[Any, Any, Any, Any]:
+    """SuperSGD's and SuperRMSprop's common step: σ (chosen when ``sigma="auto"``), the new
+    accumulator b = g·b + x, and the updates that move φ."""
+    estimator = None
+    if _is_auto(sigma):
+        estimator = _auto_step(state.auto, *_sums(xs, state.momentum_buffer), g=momentum, c=1.0, eta=lr,
+                               undo=state.applied_sigma * lr)
+    sig = estimator.sigma if estimator is not None else _at(sigma, state.count)
+    buffer = _map(lambda b, x: momentum * b + x, state.momentum_buffer, xs)
+    updates = _map(lambda old, new: _buffer_update(old, new, lr, sig, state.applied_sigma), state.momentum_buffer,
+                   buffer)
+    return updates, buffer, sig, estimator
 
 
 def super_sgd(learning_rate: ScalarOrSchedule, momentum: float = 0.9, sigma: ScalarOrSchedule = 2.0,
@@ -146,16 +238,17 @@ def super_sgd(learning_rate: ScalarOrSchedule, momentum: float = 0.9, sigma: Sca
     _check("sigma", sigma)
     _check("weight_decay", weight_decay)
 
+    auto = _is_auto(sigma)
+
     def init(params: optax.Params) -> SuperSGDState:
-        return SuperSGDState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params), _float(0.0), _float(0.0))
+        return SuperSGDState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params), _float(0.0), _float(0.0),
+                             _auto_init(momentum) if auto else None)
 
     def update(grads, state: SuperSGDState, params=None):
-        lr, sig = _at(learning_rate, state.count), _at(sigma, state.count)
+        lr = _at(learning_rate, state.count)
         grads = _with_weight_decay(grads, params, weight_decay, "super_sgd")
-        buffer = _map(lambda b, g: momentum * b + g, state.momentum_buffer, grads)
-        updates = _map(lambda old, new: _buffer_update(old, new, lr, sig, state.applied_sigma),
-                       state.momentum_buffer, buffer)
-        return updates, SuperSGDState(optax.safe_increment(state.count), buffer, _float(sig), _float(lr))
+        updates, buffer, sig, estimator = _accumulate(state, grads, lr, momentum, sigma)
+        return updates, SuperSGDState(optax.safe_increment(state.count), buffer, _float(sig), _float(lr), estimator)
 
     return optax.GradientTransformation(init, update)
 
@@ -178,18 +271,21 @@ def super_rmsprop(learning_rate: ScalarOrSchedule, decay: float = 0.999, eps: fl
     _check("sigma", sigma)
     _check("weight_decay", weight_decay)
 
+    auto = _is_auto(sigma)
+
     def init(params: optax.Params) -> SuperRMSpropState:
         zeros = optax.tree.zeros_like(params)
-        return SuperRMSpropState(jnp.zeros([], jnp.int32), zeros, zeros, _float(0.0), _float(0.0))
+        return SuperRMSpropState(jnp.zeros([], jnp.int32), zeros, zeros, _float(0.0), _float(0.0),
+                                 _auto_init(momentum) if auto else None)
 
     def update(grads, state: SuperRMSpropState, params=None):
-        lr, sig = _at(learning_rate, state.count), _at(sigma, state.count)
+        lr = _at(learning_rate, state.count)
         grads = _with_weight_decay(grads, params, weight_decay, "super_rmsprop")
         nu = _map(lambda n, g: decay * n + (1 - decay) * g * g, state.nu, grads)
-        buffer = _map(lambda b, g, n: momentum * b + g / jnp.sqrt(n + eps), state.momentum_buffer, grads, nu)
-        updates = _map(lambda old, new: _buffer_update(old, new, lr, sig, state.applied_sigma),
-                       state.momentum_buffer, buffer)
-        return updates, SuperRMSpropState(optax.safe_increment(state.count), nu, buffer, _float(sig), _float(lr))
+        scaled = _map(lambda g, n: g / jnp.sqrt(n + eps), grads, nu)
+        updates, buffer, sig, estimator = _accumulate(state, scaled, lr, momentum, sigma)
+        return updates, SuperRMSpropState(optax.safe_increment(state.count), nu, buffer, _float(sig), _float(lr),
+                                          estimator)
 
     return optax.GradientTransformation(init, update)
 
@@ -214,6 +310,7 @@ class SuperAdamState(NamedTuple):
     b2: Any
     eps: Any
     decay: Any
+    auto: AutoSigmaState | None = None
 
     def _undo(self, param, mu, nu, decay):
         a, b, bc2 = lookahead_coefficients(self.count, lr=self.applied_lr, sigma=self.applied_sigma, beta1=self.b1,
@@ -245,14 +342,25 @@ def super_adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: floa
         chosen = mask(params) if callable(mask) else mask
         return _map(lambda p, on: weight_decay if on else 0.0, params, chosen)
 
+    auto = _is_auto(sigma)
+
     def init(params: optax.Params) -> SuperAdamState:
         zeros = optax.tree.zeros_like(params)
         return SuperAdamState(jnp.zeros([], jnp.int32), zeros, zeros, _float(0.0), _float(0.0), b1, b2, eps,
-                              decays(params))
+                              decays(params), _auto_init(b1) if auto else None)
 
     def update(grads, state: SuperAdamState, params=None):
-        lr, sig = _at(learning_rate, state.count), _at(sigma, state.count)
+        lr = _at(learning_rate, state.count)
         state = state._replace(b1=b1, b2=b2, eps=eps, decay=decays(grads))
+        estimator = None
+        if auto:  # Adam's heavy-ball form in its preconditioned metric, as superaccel.SuperAdam
+            k = state.count
+            denominators = _map(lambda v, g: jnp.sqrt((b2 * v + (1 - b2) * g * g) / (1 - b2 ** (k + 1))) + eps,
+                                state.nu, grads)
+            undo = jnp.where(k > 0, state.applied_sigma * state.applied_lr / (1 - b1 ** jnp.maximum(k, 1)), 0.0)
+            estimator = _auto_step(state.auto, *_sums(grads, state.mu, denominators), g=b1, c=1 - b1,
+                                   eta=lr / (1 - b1 ** (k + 1)), undo=undo)
+        sig = estimator.sigma if auto else _at(sigma, state.count)
         if params is None and not (isinstance(weight_decay, (int, float)) and weight_decay == 0):
             raise ValueError("super_adam with weight_decay needs the parameters: update(grads, state, params)")
         if params is None:
@@ -270,7 +378,7 @@ def super_adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: floa
         results = _map(leaf, params, grads, state.mu, state.nu, state.decay)
         updates, mu, nu = (jax.tree.map(lambda r, i=i: r[i], results) for i in range(3))
         return updates, SuperAdamState(optax.safe_increment(state.count), mu, nu, _float(sig), _float(lr), b1, b2,
-                                       eps, state.decay)
+                                       eps, state.decay, estimator)
 
     return optax.GradientTransformation(init, update)
 

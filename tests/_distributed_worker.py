@@ -10,11 +10,14 @@ import torch.distributed as dist
 from tests.optim_db import native_db
 
 STEPS = 10
-CASES = [(info, impl) for info in native_db if info.name != "SuperAdamW" for impl in info.impls]
+OPTIMIZERS = [info for info in native_db if info.name != "SuperAdamW"]
+# every implementation at σ = 3, and σ chosen by the optimizer (its sums all-reduced under FSDP2)
+CASES = [(info, impl, 3.0) for info in OPTIMIZERS for impl in info.impls] + [
+    (info, "single", "auto") for info in OPTIMIZERS]
 
 
-def make(info, impl, params):
-    return info.make(params, sigma=3.0, weight_decay=1e-3, **info.impl_kwargs(impl))
+def make(info, impl, sigma, params):
+    return info.make(params, sigma=sigma, weight_decay=1e-3, **info.impl_kwargs(impl))
 
 
 def model_and_data():
@@ -25,25 +28,27 @@ def model_and_data():
     return model, x, torch.sin(x.sum(1, keepdim=True))
 
 
-def train(model, optimizer, x, y):
+def train(model, optimizer, x, y) -> float:
+    """Train, move to θ, and return the last σ."""
     for _ in range(STEPS):
         optimizer.zero_grad()
         torch.nn.functional.mse_loss(model(x), y).backward()
         optimizer.step()
     optimizer.eval()  # compare θ
+    return optimizer.param_groups[0]["sigma"]
 
 
-def single_process(info, impl):
+def single_process(info, impl, sigma):
     model, x, y = model_and_data()
-    train(model, make(info, impl, model.parameters()), x, y)
-    return [p.detach().clone() for p in model.parameters()]
+    final_sigma = train(model, make(info, impl, sigma, model.parameters()), x, y)
+    return [p.detach().clone() for p in model.parameters()], final_sigma
 
 
 def worker(rank, world, init_file, out_file):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     results = {}
     for mode in ("ddp", "fsdp"):
-        for info, impl in CASES:
+        for info, impl, sigma in CASES:
             model, x, y = model_and_data()
             if mode == "ddp":
                 model = torch.nn.parallel.DistributedDataParallel(model)
@@ -57,10 +62,12 @@ def worker(rank, world, init_file, out_file):
                         fully_shard(layer, mesh=mesh)
                 fully_shard(model, mesh=mesh)
             half = len(x) // world
-            train(model, make(info, impl, model.parameters()), x[rank * half:(rank + 1) * half],
-                  y[rank * half:(rank + 1) * half])
+            final_sigma = train(model, make(info, impl, sigma, model.parameters()), x[rank * half:(rank + 1) * half],
+                                y[rank * half:(rank + 1) * half])
             params = [p.full_tensor() if hasattr(p, "full_tensor") else p for p in model.parameters()]
-            results[(mode, info.name, impl)] = [p.detach().clone() for p in params]
+            sigmas = [None] * world
+            dist.all_gather_object(sigmas, final_sigma)
+            results[(mode, info.name, impl, sigma)] = ([p.detach().clone() for p in params], sigmas)
     if rank == 0:
         torch.save(results, out_file)
     dist.destroy_process_group()

@@ -190,7 +190,11 @@ optim_db: list[OptimInfo] = [
         state_buffers=2,
         weight_decay=0.1,
         weight_decay_default=1e-2,
-        error_inputs=COMMON_ERRORS,
+        error_inputs=COMMON_ERRORS + (
+            # the decay would zero the look-ahead's dependence on θ (see _check_decay_undoable)
+            ErrorInput({"lr": 0.5, "weight_decay": 1.0, "sigma": 1.0}, ValueError, "Invalid weight_decay value: 1.0"),
+            ErrorInput({"lr": 0.2, "weight_decay": 1.0, "sigma": "auto"}, ValueError, "Invalid weight_decay value"),
+        ),
         oracle=lambda a, b, x0, s: oracle.adam(a, b, x0, 2e-3, 0.9, 0.999, 1e-8, s, decoupled_weight_decay=0.05),
         oracle_kwargs={"lr": 2e-3, "weight_decay": 0.05},
         torch_equivalents=(

@@ -25,10 +25,14 @@ def distributed_results(tmp_path_factory):
 
 
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
-@pytest.mark.parametrize("info, impl", worker.CASES, ids=[f"{i.name}-{impl}" for i, impl in worker.CASES])
-def test_two_processes_match_one(distributed_results, mode, info, impl):
-    expected = worker.single_process(info, impl)
-    got = distributed_results[(mode, info.name, impl)]
+@pytest.mark.parametrize("info, impl, sigma", worker.CASES,
+                         ids=[f"{i.name}-{impl}-sigma{sigma}" for i, impl, sigma in worker.CASES])
+def test_two_processes_match_one(distributed_results, mode, info, impl, sigma):
+    expected, expected_sigma = worker.single_process(info, impl, sigma)
+    got, sigmas = distributed_results[(mode, info.name, impl, sigma)]
     assert len(got) == len(expected) == 4
     for a, b in zip(got, expected, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert sigmas[0] == sigmas[1] == pytest.approx(expected_sigma, rel=1e-12, abs=1e-12)
+    if sigma == "auto":
+        assert sigmas[0] != info.momentum  # the estimator moved σ from its start

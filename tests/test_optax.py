@@ -14,6 +14,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import superaccel  # noqa: E402
 from superaccel import optax as sax  # noqa: E402
+from superaccel import theory  # noqa: E402
 
 from . import oracle  # noqa: E402
 
@@ -261,3 +262,48 @@ def test_the_mnist_example_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     accuracy = float(proc.stdout.strip().splitlines()[-1].split()[-1])
     assert accuracy > 0.5  # 30 steps from chance (0.1)
+
+
+def test_auto_sigma_finds_the_exact_optimum_on_a_parabola():
+    transformation = sax.super_sgd(0.05, momentum=0.9, sigma="auto")
+    params = {"w": jnp.array([1.0])}
+    state = transformation.init(params)
+    step = jax.jit(lambda p, s: transformation.update(jax.grad(lambda q: 0.5 * jnp.sum(q["w"] ** 2))(p), s, p))
+    for _ in range(120):
+        updates, state = step(params, state)
+        params = optax.apply_updates(params, updates)
+    assert float(state.auto.sigma) == pytest.approx(float(theory.exact_sigma_star(0.05, 0.9)), rel=1e-3)
+
+
+@pytest.mark.parametrize("name", ["super_sgd", "super_rmsprop", "super_adam"])
+def test_auto_sigma_follows_the_torch_estimator(problem, name):
+    """The same rule on the device: σ within 0.01 of torch's after 200 steps (optax searches a
+    grid of σ, torch a golden section), the parameters within 1e-3."""
+    optax_tx, torch_opt = {
+        "super_sgd": (sax.super_sgd(0.005, momentum=0.9, sigma="auto"),
+                      lambda p: superaccel.SuperSGD(p, lr=0.005, momentum=0.9, sigma="auto")),
+        "super_rmsprop": (sax.super_rmsprop(0.001, sigma="auto"),
+                          lambda p: superaccel.SuperRMSprop(p, lr=0.001, sigma="auto")),
+        "super_adam": (sax.super_adam(0.002, sigma="auto"), lambda p: superaccel.SuperAdam(p, lr=0.002, sigma="auto")),
+    }[name]
+    params, state = run_optax(optax_tx, problem, steps=200)
+    a, b, theta0 = problem
+    a_t, b_t = torch.tensor(a), torch.tensor(b)
+    tree = split(theta0.copy())
+    tparams = [torch.nn.Parameter(torch.tensor(tree["w"])), torch.nn.Parameter(torch.tensor(tree["b"]))]
+    optimizer = torch_opt(tparams)
+    for _ in range(200):
+        optimizer.zero_grad()
+        x = torch.cat(tparams)
+        (0.5 * x @ a_t @ x - b_t @ x).backward()
+        optimizer.step()
+    assert float(state.auto.sigma) == pytest.approx(optimizer.param_groups[0]["sigma"], abs=0.01)
+    assert float(state.auto.sigma) != pytest.approx(0.9)  # it moved
+    np.testing.assert_allclose(joined(params), np.concatenate([p.detach().numpy() for p in tparams]), atol=1e-3)
+
+
+def test_auto_sigma_works_under_inject_hyperparams_and_eval_params(problem):
+    transformation = optax.inject_hyperparams(sax.super_adam)(learning_rate=0.002, sigma="auto")
+    params, state = run_optax(transformation, problem, steps=50)
+    theta = sax.eval_params(params, state)
+    assert np.abs(joined(theta) - joined(params)).max() > 0

@@ -32,6 +32,8 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from . import auto_sigma
+
 __all__ = ["SuperOptimizer", "check_hyperparameter", "check_lr", "check_sigma"]
 
 Scalar = float | Tensor
@@ -250,15 +252,38 @@ class SuperOptimizer(Optimizer):
     lookahead_scales_with_lr: bool = True
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]) -> None:
+        defaults = self._with_auto_sigma(defaults)
         check_sigma(defaults["sigma"])
         check_implementation_flags(defaults.get("foreach"), defaults.get("fused"))
         defaults = {**defaults, "train_mode": True}
         super().__init__(params, defaults)
 
+    def _with_auto_sigma(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+        """``sigma="auto"``: σ starts at the momentum (Nesterov) and the group gets an
+        estimator (:mod:`superaccel.optim.auto_sigma`); a number: no estimator."""
+        if isinstance(hyperparameters.get("sigma"), str) and hyperparameters["sigma"] == auto_sigma.AUTO:
+            if not self.supports_auto_sigma:
+                raise ValueError(f"{type(self).__name__} does not support sigma='auto'")
+            return {**hyperparameters, "sigma": float(self._momentum_of(hyperparameters)), "auto_sigma": True}
+        return {**hyperparameters, "auto_sigma": None}
+
+    #: whether ``sigma="auto"`` is available (the native optimizers; not the wrapper)
+    supports_auto_sigma: bool = False
+
+    def _momentum_of(self, group: dict[str, Any]) -> float:
+        """The momentum g of the heavy-ball form (SGD's momentum, Adam's β1)."""
+        raise NotImplementedError
+
+    def _step_geometry(self, group: dict[str, Any], params: list[Tensor]) -> auto_sigma.StepGeometry:
+        """This step's inner products for the σ estimator (subclasses with auto σ)."""
+        raise NotImplementedError
+
     # -- parameter groups -------------------------------------------------------------
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        if "sigma" in param_group:
+        if "sigma" in param_group:  # the group's own σ, "auto" or a number, overrides the default
+            chosen = self._with_auto_sigma({**self.defaults, **param_group})
+            param_group.update(sigma=chosen["sigma"], auto_sigma=chosen["auto_sigma"])
             check_sigma(param_group["sigma"])
         if "lr" in param_group:
             check_lr(param_group["lr"])
@@ -267,7 +292,10 @@ class SuperOptimizer(Optimizer):
         if self.param_groups and "train_mode" not in param_group:
             param_group["train_mode"] = self.param_groups[0]["train_mode"]
         super().add_param_group(param_group)
+        self._validate_group(param_group)
         self._need_fused_check = True
+        if param_group.get("auto_sigma") is True:  # each group its own estimator
+            param_group["auto_sigma"] = auto_sigma.new_state()
         param_group.setdefault("applied_sigma", param_group["sigma"])
         if self.lookahead_scales_with_lr:
             param_group.setdefault("applied_lr", _copy_lr(param_group["lr"]))
@@ -279,6 +307,7 @@ class SuperOptimizer(Optimizer):
             group.setdefault("foreach", None)
             group.setdefault("fused", None)
             group.setdefault("train_mode", True)
+            group.setdefault("auto_sigma", None)
             group.setdefault("applied_sigma", group["sigma"])
             if self.lookahead_scales_with_lr:
                 group.setdefault("applied_lr", _copy_lr(group["lr"]))
@@ -445,6 +474,9 @@ class SuperOptimizer(Optimizer):
         for group in self.param_groups:
             params = self._params_with_grad(group)
             if params:
+                if group.get("auto_sigma"):
+                    group["sigma"] = auto_sigma.choose_sigma(group["auto_sigma"], self._step_geometry(group, params),
+                                                             group["sigma"])
                 self._update_group(group, params)
             self._finish_group(group, params)
         return loss

@@ -2,12 +2,14 @@ r"""SuperAdam and SuperAdamW: Adam (and AdamW) with super-acceleration, in Adam'
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from . import auto_sigma
 from ._core import (
     Scalar,
     SuperOptimizer,
@@ -47,6 +49,11 @@ class SuperAdam(SuperOptimizer):
         fused: bool | None = None,
     ) -> None:
         _check_adam_hyperparameters(lr, betas, eps, weight_decay)
+        if decoupled_weight_decay and (sigma == auto_sigma.AUTO or (isinstance(sigma, (int, float))
+                                                                    and 0 <= sigma < math.inf)):
+            # here, not only per group, so that the error comes before ``params`` is read (as torch);
+            # an invalid σ is the core's error
+            _check_decay_undoable(lr, weight_decay, auto_sigma.SIGMA_MAX if sigma == auto_sigma.AUTO else sigma)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, sigma=sigma, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
                         fused=fused)
@@ -63,6 +70,9 @@ class SuperAdam(SuperOptimizer):
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         _check_adam_hyperparameters(group["lr"], group["betas"], group["eps"], group["weight_decay"])
+        if group["decoupled_weight_decay"]:
+            sigma_bound = auto_sigma.SIGMA_MAX if group.get("auto_sigma") else group["sigma"]
+            _check_decay_undoable(group["lr"], group["weight_decay"], sigma_bound)
 
     def _convert_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         """Migrate a ``torch.optim.Adam``/``AdamW`` state_dict (its parameters hold θ, so
@@ -86,6 +96,27 @@ class SuperAdam(SuperOptimizer):
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
+
+    supports_auto_sigma = True
+
+    def _momentum_of(self, group: dict[str, Any]) -> float:
+        return group["betas"][0]
+
+    def _step_geometry(self, group: dict[str, Any], params: list[Tensor]) -> auto_sigma.StepGeometry:
+        """Adam's heavy-ball form: the buffer m (g = β1, gain 1 − β1), the step −lr·m/(1 − β1^t)
+        in the metric weighted by 1/(√v̂_t + ε), v̂_t computed here out of place."""
+        beta1, beta2 = group["betas"]
+        states = [self._state_of(p, group) for p in params]
+        k = _steps_taken(states[0]["step"])
+        l2 = 0.0 if group["decoupled_weight_decay"] else group["weight_decay"]
+        grads = [real_view(g) for g in effective_grads([p.grad for p in params], params,
+                                                       maximize=group["maximize"], weight_decay=l2)]
+        denominators = [((beta2 * real_view(s["exp_avg_sq"]) + (1 - beta2) * g * g) / (1 - beta2 ** (k + 1))).sqrt()
+                        .add_(group["eps"]) for g, s in zip(grads, states, strict=True)]
+        q, n, b = auto_sigma.inner_products(grads, [real_view(s["exp_avg"]) for s in states], denominators)
+        lr = float(group["lr"])
+        undo = group["applied_sigma"] * float(group["applied_lr"]) / (1 - beta1**k) if k > 0 else 0.0
+        return auto_sigma.StepGeometry(q, n, b, g=beta1, c=1 - beta1, eta=lr / (1 - beta1 ** (k + 1)), undo=undo)
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         states = [self._state_of(p, group) for p in params]
@@ -135,6 +166,16 @@ def kernel_tensor_or_float(value: Scalar, like: Tensor) -> Scalar:
 def _steps_taken(step: Tensor) -> Scalar:
     """A parameter's step count: a float in eager mode, the float64 tensor while compiling."""
     return step.to(torch.float64) if torch.compiler.is_compiling() else step.item()
+
+
+def _check_decay_undoable(lr, weight_decay: float, sigma: float) -> None:
+    """Decoupled decay scales θ by 1 − lr·λ per step and the look-ahead by 1 − (1 + σ)·lr·λ;
+    at lr·λ·(1 + σ) = 1 φ no longer depends on θ, so θ cannot be recovered from the two
+    moment buffers (and at larger values the decay flips the weights' sign every step)."""
+    product = float(lr) * weight_decay * (1 + sigma)
+    if product >= 1:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay} (with decoupled weight decay, "
+                         f"lr * weight_decay * (1 + sigma) must be below 1; here it is {product:g})")
 
 
 def _check_adam_hyperparameters(lr, betas, eps, weight_decay) -> None:
@@ -203,8 +244,8 @@ SuperAdam.__doc__ = r"""Implements Adam with super-acceleration, with Adam's mem
             gradient and its square (default: (0.9, 0.999)).
         eps (float, optional): added to the denominator, outside the root as in torch
             (default: 1e-8).
-        sigma (float, optional): super-acceleration :math:`\sigma \ge 0` (default: 2.0, see
-            :class:`SuperSGD` for why).
+        sigma (float or "auto", optional): super-acceleration :math:`\sigma \ge 0` (default:
+            2.0, see :class:`SuperSGD` for why and for ``"auto"``).
         weight_decay (float, optional): weight decay coefficient (default: 0).
         decoupled_weight_decay (bool, optional): AdamW-style decay of θ, part of the step and
             so of the look-ahead (default: False: an L2 term in the gradient at φ).

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import auto_sigma
 from ._core import (
     BufferLookahead,
     Scalar,
@@ -69,6 +70,22 @@ class SuperRMSprop(BufferLookahead):
             return self._from_torch(state_dict, "RMSprop", lookahead=lambda g: 0.0)
         return self._from_velocity_form(state_dict)
 
+    supports_auto_sigma = True
+
+    def _momentum_of(self, group: dict[str, Any]) -> float:
+        return group["momentum"]
+
+    def _step_geometry(self, group: dict[str, Any], params: list[Tensor]) -> auto_sigma.StepGeometry:
+        """x = G/√(ν_t + ε), with ν_t computed here out of place (the step computes it again)."""
+        alpha, eps = group["alpha"], group["eps"]
+        grads = [real_view(g) for g in effective_grads([p.grad for p in params], params,
+                                                       maximize=group["maximize"], weight_decay=group["weight_decay"])]
+        square_avgs = [real_view(self._buffer(p, "square_avg")) for p in params]
+        xs = [g / (alpha * v + (1 - alpha) * g * g + eps).sqrt() for g, v in zip(grads, square_avgs, strict=True)]
+        q, n, b = auto_sigma.inner_products(xs, [real_view(self._buffer(p, "momentum_buffer")) for p in params])
+        lr = float(group["lr"])
+        return auto_sigma.StepGeometry(q, n, b, g=group["momentum"], c=1.0, eta=lr, undo=group["applied_sigma"] * lr)
+
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         super_rmsprop(
             params,
@@ -120,8 +137,8 @@ SuperRMSprop.__doc__ = r"""Implements RMSProp with momentum and super-accelerati
         eps (float, optional): :math:`\epsilon`, added *inside* the square root as in the
             paper (default: 1e-7, the paper's value).
         momentum (float, optional): momentum factor :math:`g` in :math:`[0, 1)` (default: 0.9).
-        sigma (float, optional): super-acceleration :math:`\sigma \ge 0` (default: 2.0, see
-            :class:`SuperSGD` for why).
+        sigma (float or "auto", optional): super-acceleration :math:`\sigma \ge 0` (default:
+            2.0, see :class:`SuperSGD` for why and for ``"auto"``).
         weight_decay (float, optional): L2 penalty, taken at the look-ahead point (default: 0).
         maximize (bool, optional): maximize the objective (default: False).
         foreach (bool, optional): use the multi-tensor implementation (default: None).

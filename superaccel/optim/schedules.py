@@ -58,6 +58,9 @@ class SigmaScheduler:
                 f"{type(optimizer).__name__} has no 'sigma' hyperparameter; schedule a "
                 "superaccel optimizer or wrap this one in SuperAccelerate"
             )
+        if any(group.get("auto_sigma") for group in optimizer.param_groups):
+            raise ValueError(f"{type(optimizer).__name__} chooses σ itself (sigma='auto'); a σ schedule would be "
+                             "overwritten every step")
         self.optimizer = optimizer
         self.last_step = last_step
         self.step()

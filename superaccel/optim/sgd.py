@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import auto_sigma
 from ._core import (
     BufferLookahead,
     Scalar,
@@ -67,6 +68,18 @@ class SuperSGD(BufferLookahead):
             return self._from_torch(state_dict, "SGD", lookahead=lambda g: g["momentum"] if g["nesterov"] else 0.0)
         return self._from_velocity_form(state_dict)
 
+    supports_auto_sigma = True
+
+    def _momentum_of(self, group: dict[str, Any]) -> float:
+        return group["momentum"]
+
+    def _step_geometry(self, group: dict[str, Any], params: list[Tensor]) -> auto_sigma.StepGeometry:
+        grads = effective_grads([p.grad for p in params], params, maximize=group["maximize"],
+                                weight_decay=group["weight_decay"])
+        q, n, b = auto_sigma.inner_products(grads, [self._buffer(p, "momentum_buffer") for p in params])
+        lr = float(group["lr"])
+        return auto_sigma.StepGeometry(q, n, b, g=group["momentum"], c=1.0, eta=lr, undo=group["applied_sigma"] * lr)
+
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         super_sgd(
             params,
@@ -116,12 +129,14 @@ SuperSGD.__doc__ = r"""Implements gradient descent with super-accelerated moment
             defining parameter groups.
         lr (float, Tensor, optional): learning rate :math:`\gamma` (default: 1e-3).
         momentum (float, optional): momentum factor :math:`g` in :math:`[0, 1)` (default: 0.9).
-        sigma (float, optional): super-acceleration :math:`\sigma \ge 0`, how many estimated
+        sigma (float or "auto", optional): super-acceleration :math:`\sigma \ge 0`, how many estimated
             steps ahead the gradient is taken (default: 2.0).  The paper recommends starting
             near 5 and lowering σ to about 2, because large σ speeds up the early phase but
             amplifies nonlinearities (it found spurious attractors for σ ≳ 4 on its 2-D
             example); 2 is the value it recommends keeping, so it is the constant default.
-            Use :class:`superaccel.optim.LinearSigma` for the 5 → 2 schedule.
+            Use :class:`superaccel.optim.LinearSigma` for the 5 → 2 schedule.  ``"auto"``:
+            σ chosen every step from the curvature the step sees, by the theory
+            (:mod:`superaccel.optim.auto_sigma`; docs/auto_sigma.md says where it helps).
         weight_decay (float, optional): L2 penalty :math:`\lambda`, part of the loss, so its
             gradient is taken at the look-ahead point like the rest (default: 0).
         maximize (bool, optional): maximize the objective instead of minimizing (default: False).

@@ -1,0 +1,181 @@
+r"""``sigma="auto"``: σ chosen every step from the curvature the optimizer sees.
+
+Design
+------
+The theory gives, for one curvature :math:`h` and the map of Eq. (5), the rate
+:math:`\rho(h\eta, g, \sigma)` and its exact minimizer :math:`\sigma^*`.  A real problem has
+many curvatures; for a range :math:`[h_{lo}, h_{hi}]` the σ that minimizes the *worst* rate
+over the range is a one-dimensional problem on scalars (:func:`minimax_sigma`).  The range is
+estimated online, as YellowFin estimated its extremes, but from a secant instead of gradient
+norms, and with the safeguards YellowFin lacked (its users met NaNs and divergence):
+
+- **The estimate.**  Write every method as a buffer and a step,
+  :math:`b_t = g\,b_{t-1} + c\,x_t`, :math:`s_t = -\eta_t b_t` (SuperSGD: x the gradient, c = 1;
+  SuperRMSprop: x the gradient over :math:`\sqrt{\nu + \epsilon}`; SuperAdam: x the gradient,
+  c = 1 − β1, η = lr/(1 − β1^t), inner products weighted by 1/(√v̂ + ε), Adam's
+  preconditioned metric).  The parameters move by :math:`\Delta\phi_t = u\,b_{t-1} - (1+\sigma)
+  \eta_t b_t`.  The curvature along the path is the secant
+  :math:`h = \langle x_t - x_{t-1}, b_{t-1}\rangle / \langle \Delta\phi_{t-1}, b_{t-1}\rangle`,
+  exact for ½kθ² (then h = k), a Rayleigh-type quotient of the (preconditioned) Hessian in
+  general.  Everything in it follows from three sums over the current step,
+  :math:`\langle x_t, b_{t-1}\rangle`, :math:`\lVert x_t\rVert^2` and
+  :math:`\lVert b_{t-1}\rVert^2`, and two scalars kept from the step before (the algebra is in
+  :func:`choose_sigma`): **no extra buffer, no extra forward or backward pass**, three
+  reductions over the gradient and the buffer per step.
+- **The range.**  :math:`h_{lo}` is an exponential average of the estimates (β = 0.9);
+  :math:`h_{hi}` their running maximum, forgotten slowly (× 0.999 per step) so that a
+  curvature that has disappeared stops constraining σ only after a few hundred steps.
+  Non-finite and non-positive estimates (noise, negative curvature) are skipped.
+- **σ.**  The minimax σ over :math:`\{h_{lo}\,c\eta, \dots, h_{hi}\,c\eta\}` (five points spaced
+  geometrically), bounded to :math:`[0, \sigma_{max}]` (8 by default: the paper saw spurious
+  attractors from σ ≈ 4 on a nonlinear landscape; the bound only cuts off what the theory
+  would choose for very flat directions), and moved 30% of the way towards it each step, so
+  it changes smoothly.  Until the first estimate (two steps) σ = g, Nesterov.
+- **Distributed.**  The three sums run over all parameters; with FSDP2 the
+  sharded parameters' partial sums are all-reduced, with DDP the gradients are already equal
+  on every rank.  So every rank computes the same σ, deterministically.
+- **State.**  Four scalars per parameter group, kept in the group (``group["auto_sigma"]``),
+  hence in ``state_dict()``.  Reading the sums costs one device synchronization per step.
+
+For ½kθ² the estimate is exact, so σ converges to the exact σ*(kη) and the rate to
+:math:`|1 - \sqrt{k\eta}|`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["rate", "minimax_sigma", "new_state", "StepGeometry", "choose_sigma", "inner_products", "AUTO"]
+
+AUTO = "auto"
+SIGMA_MAX = 8.0
+SMOOTHING = 0.9
+HIGH_DECAY = 0.999
+SIGMA_RATE = 0.3
+POINTS = 5
+
+
+def rate(k_eta: float, g: float, sigma: float) -> float:
+    """ρ(kη, g, σ), the spectral radius of Eq. (5)'s map (``superaccel.theory.spectral_radius``
+    without numpy)."""
+    c = g - k_eta * sigma
+    trace = 1 + c - k_eta
+    disc = trace * trace - 4 * c
+    if disc >= 0:
+        root = math.sqrt(disc)
+        return max(abs(trace + root), abs(trace - root)) / 2
+    return math.sqrt(abs(c))
+
+
+def minimax_sigma(k_etas: Sequence[float], g: float, sigma_max: float = SIGMA_MAX) -> float:
+    """The σ in [0, sigma_max] minimizing the worst rate over ``k_etas``.
+
+    The worst rate is quasi-convex in σ (each rate falls until its double root, then rises),
+    so a golden-section search finds the minimum; for one kη it is the exact
+    ``(g − (1 − √kη)²)/kη`` clipped to the interval.
+    """
+    if len(k_etas) == 1 and 0 < k_etas[0] < 4:
+        k = k_etas[0]
+        return min(max((g - (1 - math.sqrt(k)) ** 2) / k, 0.0), sigma_max)
+
+    def worst(sigma: float) -> float:
+        return max(rate(k, g, sigma) for k in k_etas)
+
+    low, high = 0.0, sigma_max
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    fa, fb = worst(a), worst(b)
+    for _ in range(60):
+        if fa <= fb:
+            high, b, fb = b, a, fa
+            a = high - ratio * (high - low)
+            fa = worst(a)
+        else:
+            low, a, fa = a, b, fb
+            b = low + ratio * (high - low)
+            fb = worst(b)
+    return (low + high) / 2
+
+
+def new_state(sigma_max: float = SIGMA_MAX) -> dict[str, Any]:
+    """The estimator's state for one parameter group (plain floats: it lives in the group)."""
+    if not (math.isfinite(sigma_max) and sigma_max > 0):
+        raise ValueError(f"Invalid sigma_max value: {sigma_max}")
+    return {"sigma_max": float(sigma_max), "low": None, "high": None, "projection": None, "displacement": None}
+
+
+@dataclass(frozen=True)
+class StepGeometry:
+    """What a step reports, in its metric: ``b_t = g·b_{t−1} + c·x_t``, ``s_t = −eta·b_t``,
+    ``Δφ_t = undo·b_{t−1} − (1 + σ)·eta·b_t``."""
+
+    q: float  # ⟨x_t, b_{t−1}⟩
+    n: float  # ‖x_t‖²
+    b: float  # ‖b_{t−1}‖² (measured every step: a recursion for it would accumulate rounding)
+    g: float
+    c: float
+    eta: float
+    undo: float
+
+
+def choose_sigma(state: dict[str, Any], step: StepGeometry, sigma: float) -> float:
+    """Update ``state`` with this step and return the σ of the look-ahead it forms (``sigma``
+    is the current one)."""
+    if state["projection"] is not None and state["displacement"]:
+        h = (step.q - state["projection"]) / state["displacement"]
+        if math.isfinite(h) and h > 0:
+            state["low"] = h if state["low"] is None else SMOOTHING * state["low"] + (1 - SMOOTHING) * h
+            state["high"] = h if state["high"] is None else max(h, HIGH_DECAY * state["high"])
+            state["low"] = min(state["low"], state["high"])
+    if state["low"] is not None:
+        scale = step.c * step.eta
+        low, high = state["low"] * scale, state["high"] * scale
+        points = [low] if high <= low * (1 + 1e-9) else [low * (high / low) ** (i / (POINTS - 1))
+                                                            for i in range(POINTS)]
+        target = minimax_sigma(points, step.g, state["sigma_max"])
+        sigma = min(max(sigma + SIGMA_RATE * (target - sigma), 0.0), state["sigma_max"])
+    # what the next step needs, ⟨x_t, b_t⟩ and ⟨Δφ_t, b_t⟩, from the sums of this one
+    b, g, c = step.b, step.g, step.c
+    cross = g * b + c * step.q  # ⟨b_{t−1}, b_t⟩
+    norm = g * g * b + 2 * g * c * step.q + c * c * step.n  # ‖b_t‖²
+    state["projection"] = g * step.q + c * step.n
+    state["displacement"] = step.undo * cross - (1 + sigma) * step.eta * norm
+    return sigma
+
+
+def inner_products(xs: list[Tensor], bs: list[Tensor],
+                   denominators: list[Tensor] | None = None) -> tuple[float, float, float]:
+    """(Σ⟨x, b⟩, Σ‖x‖², Σ‖b‖²) over the tensors, in the metric weighted by 1/``denominators``
+    if given; complex tensors as real pairs; the partial sums of sharded DTensors (FSDP2)
+    all-reduced."""
+    local: list[Tensor] = []
+    sharded: list[Tensor] = []
+    for index, (x, b) in enumerate(zip(xs, bs, strict=True)):
+        w = None if denominators is None else denominators[index]
+        target = local
+        if hasattr(x, "to_local"):  # a DTensor: work on the local shard
+            if any(placement.is_shard() for placement in x.placements):
+                target = sharded
+            x, b, w = x.to_local(), b.to_local(), None if w is None else w.to_local()
+        x, b = _real(x), _real(b)
+        x_w, b_w = (x, b) if w is None else (x / _real(w), b / _real(w))
+        target.append(torch.stack([(x_w * b).sum(), (x_w * x).sum(), (b_w * b).sum()]).double())
+    total = torch.zeros(3, dtype=torch.float64)
+    if local:
+        total += torch.stack(local).sum(0).cpu()
+    if sharded:
+        partial = torch.stack(sharded).sum(0)
+        mesh = next(x for x in xs if hasattr(x, "to_local") and any(p.is_shard() for p in x.placements)).device_mesh
+        torch.distributed.all_reduce(partial, group=mesh.get_group())
+        total += partial.cpu()
+    return float(total[0]), float(total[1]), float(total[2])
+
+
+def _real(tensor: Tensor) -> Tensor:
+    return torch.view_as_real(tensor) if tensor.is_complex() else tensor

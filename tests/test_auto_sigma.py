@@ -1,0 +1,169 @@
+"""sigma="auto": the scalar rule against the theory module, the estimator on ½kθ² (the exact
+σ* and rate) and on quadratics of known spectrum (the best fixed σ's rate), and the
+optimizer conventions (state_dict, groups, schedules, errors).  DDP/FSDP2:
+tests/test_distributed.py."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from superaccel import LinearSigma, SuperAccelerate, SuperAdam, SuperRMSprop, SuperSGD, theory
+from superaccel.optim import auto_sigma
+from superaccel.problems import IllConditionedQuadratic
+
+AUTO_OPTIMIZERS = {
+    "SuperSGD": lambda p, **kw: SuperSGD(p, lr=0.1, momentum=0.9, sigma="auto", **kw),
+    "SuperRMSprop": lambda p, **kw: SuperRMSprop(p, lr=0.01, momentum=0.9, sigma="auto", **kw),
+    "SuperAdam": lambda p, **kw: SuperAdam(p, lr=0.05, sigma="auto", **kw),
+}
+
+
+@pytest.mark.parametrize("k_eta, g, sigma", [(0.05, 0.9, 3.0), (0.3, 0.9, 0.0), (1.5, 0.5, 8.0), (0.01, 0.99, 2.0)])
+def test_rate_is_the_theory_modules_spectral_radius(k_eta, g, sigma):
+    assert auto_sigma.rate(k_eta, g, sigma) == pytest.approx(float(theory.spectral_radius(k_eta, g, sigma)),
+                                                             rel=1e-12)
+
+
+@pytest.mark.parametrize("k_etas, g", [([0.05], 0.9), ([0.003, 0.3], 0.9), ([1e-3, 0.02, 0.5], 0.8),
+                                       ([0.01, 0.1], 0.99)])
+def test_minimax_sigma_is_the_brute_force_minimax(k_etas, g):
+    sigmas = np.linspace(0, auto_sigma.SIGMA_MAX, 80001)
+    worst = np.max([theory.spectral_radius(k, g, sigmas) for k in k_etas], axis=0)
+    expected = sigmas[np.argmin(worst)]
+    found = auto_sigma.minimax_sigma(k_etas, g)
+    # at least as good as the grid's best (the exact optimum of one kη is a cusp between grid points)
+    assert max(auto_sigma.rate(k, g, found) for k in k_etas) <= worst.min() + 1e-9
+    assert found == pytest.approx(expected, abs=2e-3)
+
+
+def one_dimensional(make, k: float, steps: int):
+    w = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    optimizer = make([w])
+    sigmas, distances = [], []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        (0.5 * k * w**2).sum().backward()
+        optimizer.step()
+        sigmas.append(optimizer.param_groups[0]["sigma"])
+        with torch.no_grad():
+            optimizer.eval()
+            distances.append(abs(w.item()))
+            optimizer.train()
+    return np.array(sigmas), np.array(distances)
+
+
+@pytest.mark.parametrize("k, lr", [(1.0, 0.05), (1.0, 0.3), (2.0, 0.1), (10.0, 0.01)])
+def test_on_a_parabola_sigma_is_the_exact_optimum_and_so_is_the_rate(k, lr):
+    sigmas, distances = one_dimensional(lambda p: SuperSGD(p, lr=lr, momentum=0.9, sigma="auto"), k, 120)
+    k_eta = k * lr
+    assert sigmas[-1] == pytest.approx(float(theory.exact_sigma_star(k_eta, 0.9)), rel=0.05)
+    # the measured rate over the last 40 steps against |1 − √kη| (a double root: a small
+    # polynomial factor on top of the exponential)
+    measured = (distances[-1] / distances[-41]) ** (1 / 40)
+    assert measured == pytest.approx(float(theory.optimal_rate(k_eta)), rel=0.05)
+
+
+@pytest.mark.parametrize("kappa, lr, seed", [(100.0, 0.3, 0), (100.0, 1.0, 1), (1000.0, 1.0, 2), (30.0, 0.5, 3)])
+def test_on_a_known_spectrum_the_rate_is_within_10_percent_of_the_best_fixed_sigma(kappa, lr, seed):
+    """The best fixed σ at this lr and g, from the theory: the minimax σ over the spectrum;
+    its rate is the worst eigen-direction's.  The auto run's rate is measured on the distance
+    over the second half of its run."""
+    problem = IllConditionedQuadratic(dim=30, condition_number=kappa, seed=seed)
+    k_etas = problem.eigenvalues * lr
+    best_sigma = auto_sigma.minimax_sigma(list(k_etas), 0.9)
+    best_rate = max(auto_sigma.rate(k, 0.9, best_sigma) for k in k_etas)
+    theta = torch.nn.Parameter(torch.tensor(problem.start()))
+    optimizer = SuperSGD([theta], lr=lr, momentum=0.9, sigma="auto")
+    steps = int(min(3000, 25 / (1 - best_rate)))
+    distances = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        problem.loss(theta).backward()
+        optimizer.step()
+        with torch.no_grad():
+            optimizer.eval()
+            distances.append(theta.detach().norm().item())
+            optimizer.train()
+    half = steps // 2
+    measured = (distances[-1] / distances[half]) ** (1 / (steps - 1 - half))
+    assert 1 - measured >= 0.9 * (1 - best_rate), (measured, best_rate, best_sigma)
+
+
+@pytest.mark.parametrize("name", list(AUTO_OPTIMIZERS))
+def test_state_dict_resumes_the_estimator_exactly(name):
+    make = AUTO_OPTIMIZERS[name]
+    problem = IllConditionedQuadratic(dim=10, condition_number=20.0, seed=0)
+
+    def steps(theta, optimizer, count):
+        for _ in range(count):
+            optimizer.zero_grad()
+            problem.loss(theta).backward()
+            optimizer.step()
+
+    theta = torch.nn.Parameter(torch.tensor(problem.start()))
+    optimizer = make([theta])
+    steps(theta, optimizer, 15)
+    saved_theta, saved_state = theta.detach().clone(), copy.deepcopy(optimizer.state_dict())
+    assert saved_state["param_groups"][0]["auto_sigma"]["low"] is not None
+    steps(theta, optimizer, 15)
+    resumed = torch.nn.Parameter(saved_theta)
+    twin = make([resumed])
+    twin.load_state_dict(saved_state)
+    steps(resumed, twin, 15)
+    assert torch.equal(resumed.detach(), theta.detach())
+    assert twin.param_groups[0]["sigma"] == optimizer.param_groups[0]["sigma"]
+
+
+@pytest.mark.parametrize("name", list(AUTO_OPTIMIZERS))
+def test_auto_converges_and_keeps_sigma_bounded_on_every_optimizer(name):
+    problem = IllConditionedQuadratic(dim=20, condition_number=50.0, seed=1)
+    theta = torch.nn.Parameter(torch.tensor(problem.start()))
+    optimizer = AUTO_OPTIMIZERS[name]([theta])
+    start = problem.loss(theta.detach()).item()
+    for _ in range(300):
+        optimizer.zero_grad()
+        problem.loss(theta).backward()
+        optimizer.step()
+        assert 0 <= optimizer.param_groups[0]["sigma"] <= auto_sigma.SIGMA_MAX
+    optimizer.eval()
+    assert problem.loss(theta.detach()).item() < 1e-3 * start
+
+
+def test_each_group_has_its_own_estimator_and_a_number_turns_it_off():
+    a, b, c = (torch.nn.Parameter(torch.ones(2)) for _ in range(3))
+    optimizer = SuperSGD([{"params": [a]}, {"params": [b], "sigma": 2.0}], lr=0.1, sigma="auto")
+    optimizer.add_param_group({"params": [c], "sigma": "auto"})
+    first, fixed, added = optimizer.param_groups
+    assert first["auto_sigma"] is not None and added["auto_sigma"] is not None
+    assert first["auto_sigma"] is not added["auto_sigma"]
+    assert fixed["auto_sigma"] is None and fixed["sigma"] == 2.0
+    assert first["sigma"] == 0.9  # Nesterov until the first estimate
+
+
+def test_auto_is_refused_where_it_does_not_apply():
+    p = torch.nn.Parameter(torch.ones(2))
+    with pytest.raises(ValueError, match="SuperAccelerate does not support sigma='auto'"):
+        SuperAccelerate(torch.optim.SGD([p], lr=0.1), sigma="auto")
+    with pytest.raises(ValueError, match="chooses σ itself"):
+        LinearSigma(SuperSGD([p], lr=0.1, sigma="auto"))
+    with pytest.raises(ValueError, match="Invalid sigma value: 'automatic'"):
+        SuperSGD([p], lr=0.1, sigma="automatic")
+
+
+def test_noise_does_not_make_sigma_leave_its_bounds_or_produce_nans():
+    """Pure-noise gradients: the secant is meaningless, estimates of either sign are drawn;
+    σ stays finite and within [0, σ_max] and the parameters finite."""
+    generator = torch.Generator().manual_seed(0)
+    w = torch.nn.Parameter(torch.zeros(50))
+    optimizer = SuperSGD([w], lr=0.01, sigma="auto")
+    for _ in range(500):
+        w.grad = torch.randn(50, generator=generator)
+        optimizer.step()
+        sigma = optimizer.param_groups[0]["sigma"]
+        assert math.isfinite(sigma) and 0 <= sigma <= auto_sigma.SIGMA_MAX
+    assert torch.isfinite(w).all()
