@@ -29,11 +29,13 @@ docs: $(STAMP)
 	$(PY) docs/build_theory.py
 	$(PY) -m benchmarks.make_docs
 
-# The full benchmark suite (under an hour on 2 cores) and the docs generated from its JSON.
+# The full benchmark suite (about 90 minutes on 2 cores) and the docs generated from its JSON
+# (docs/benchmarks.md, docs/auto_sigma.md). auto_sigma takes the learning rates time_to_target chose.
 bench: $(STAMP)
 	$(PY) -m benchmarks.step_time
 	$(PY) -m benchmarks.jax_step_time
 	$(PY) -m benchmarks.time_to_target
+	$(PY) -m benchmarks.auto_sigma
 	$(PY) -m benchmarks.make_docs
 
 # A few minutes; prints the tables instead of rewriting docs/benchmarks.md. CI does not run it.
@@ -41,6 +43,7 @@ bench-quick: $(STAMP)
 	$(PY) -m benchmarks.step_time --quick
 	$(PY) -m benchmarks.jax_step_time --quick
 	$(PY) -m benchmarks.time_to_target --quick
+	$(PY) -m benchmarks.auto_sigma --quick
 	$(PY) -m benchmarks.make_docs --quick
 
 clean:

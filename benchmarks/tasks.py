@@ -76,7 +76,8 @@ class Task:
 
 # -- quadratics and the paper's regression ------------------------------------------------
 
-def quadratic_task(kappa: float, max_steps: int) -> Task:
+def quadratic_task(kappa: float, max_steps: int,
+                   lrs: tuple[tuple[float, ...], tuple[float, ...]] = ((0.3, 1.0, 3.0), (0.1, 0.3, 1.0))) -> Task:
     def make(seed: int) -> Run:
         problem = IllConditionedQuadratic(dim=50, condition_number=kappa, seed=seed)
         theta = nn.Parameter(torch.tensor(problem.start()))
@@ -85,8 +86,7 @@ def quadratic_task(kappa: float, max_steps: int) -> Task:
                    lambda m: m <= 1e-8)
 
     return Task(f"quadratic-k{kappa:g}", f"½θᵀAθ, 50 dims, κ = {kappa:g}, L = 1: loss down by 1e8",
-                Regime.DETERMINISTIC, Suite.CLASSIC, make, (0.1, 0.3, 1.0), (0.1, 0.3, 1.0), max_steps,
-                condition_number=kappa)
+                Regime.DETERMINISTIC, Suite.CLASSIC, make, *lrs, max_steps, condition_number=kappa)
 
 
 def regression_task(max_steps: int) -> Task:
@@ -101,7 +101,7 @@ def regression_task(max_steps: int) -> Task:
                    lambda: (float(problem.loss(theta.detach())) - floor) / initial, lambda m: m <= 1e-5)
 
     return Task("regression-51", "the paper's 51-parameter regression: excess loss down by 1e5",
-                Regime.DETERMINISTIC, Suite.CLASSIC, make, (0.003, 0.01, 0.03), (0.01, 0.03, 0.1), max_steps)
+                Regime.DETERMINISTIC, Suite.CLASSIC, make, (0.01, 0.03, 0.1), (0.03, 0.1, 0.3), max_steps)
 
 
 def quadratic_deep_task(max_steps: int = 700, target: float = 2e-3) -> Task:
@@ -123,7 +123,7 @@ def quadratic_deep_task(max_steps: int = 700, target: float = 2e-3) -> Task:
 
     return Task("quadratic-deep", f"DeepOBS quadratic_deep, batches of 128: excess test loss down to {target:g} "
                 "of the start's", Regime.NOISY_QUADRATIC, Suite.CLASSIC, make, (0.003, 0.01, 0.03),
-                (0.01, 0.03, 0.1), max_steps, eval_every=5)
+                (0.03, 0.1, 0.3), max_steps, eval_every=5)
 
 
 # -- MNIST ------------------------------------------------------------------------------------
@@ -226,22 +226,22 @@ def tasks(quick: bool) -> list[Task]:
                 language_model_task(max_steps=100, target=3.05, width=64, layers=1, batch=16)]
     return [
         quadratic_task(100.0, max_steps=1000),
-        quadratic_task(1000.0, max_steps=2000),
+        quadratic_task(1000.0, max_steps=2000, lrs=((0.3, 1.0, 3.0), (0.3, 1.0, 3.0))),
         regression_task(max_steps=1000),
         quadratic_deep_task(),
         classification_task("logreg-mnist", "logistic regression, 10k images full batch: 90% test accuracy",
                             Regime.FULL_BATCH, lambda s: nn.Linear(784, 10), ce, (10000, 10000), 0.90, 200,
                             eval_every=2, lrs=((0.3, 1.0, 3.0), (0.1, 0.3, 1.0))),
-        classification_task("mnist-30-fullbatch", "784-30-10 sigmoid, quadratic cost, 10k images full batch: "
+        classification_task("mnist-30-fullbatch", "784-30-10 sigmoid, quadratic cost, 5000 images full batch: "
                             "85% test accuracy", Regime.FULL_BATCH, lambda s: nielsen_network((784, 30, 10), seed=s),
-                            quadratic_cost, (10000, 10000), 0.85, 300, eval_every=2,
-                            lrs=((0.3, 1.0, 3.0), (0.003, 0.01, 0.03))),
+                            quadratic_cost, (5000, 5000), 0.85, 300, eval_every=2,
+                            lrs=((0.3, 1.0, 3.0), (0.01, 0.03, 0.1))),
         classification_task("mnist-30-minibatch", "784-30-10 sigmoid, quadratic cost, batches of 200: "
                             "92% test accuracy (2000 test images)", Regime.MINI_BATCH,
                             lambda s: nielsen_network((784, 30, 10), seed=s), quadratic_cost, (60000, 2000), 0.92,
                             1500, batch=200, eval_every=25, lrs=((0.3, 1.0, 3.0), (0.003, 0.01, 0.03))),
         classification_task("cnn-mnist", "small CNN (2 conv + linear), batches of 128: 97% test accuracy "
-                            "(2000 test images)", Regime.MINI_BATCH, small_cnn, ce, (60000, 2000), 0.97, 600,
+                            "(2000 test images)", Regime.MINI_BATCH, small_cnn, ce, (60000, 2000), 0.97, 400,
                             batch=128, eval_every=25, lrs=((0.03, 0.1, 0.3), (0.003, 0.01, 0.03))),
         language_model_task(),
     ]

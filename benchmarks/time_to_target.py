@@ -35,7 +35,7 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,18 +89,35 @@ def _init_worker() -> None:
 def run_job(job: Job) -> dict[str, Any]:
     task = task_named(job.task, job.quick)
     family = next(f for f in families(task.suite) if f.name == job.config.family)
-    run = task.make_run(job.seed)
-    optimizer = family.build(run.params, job.config.lr, family.settings[job.config.setting])
-    schedules = ([torch.optim.lr_scheduler.LambdaLR(optimizer, task.lr_multiplier)]
-                 if task.lr_multiplier is not None else [])
-    result = train(optimizer, run.loss, task.max_steps, evaluate=lambda step: run.metric(),
-                   eval_every=task.eval_every, diverged=lambda value: not math.isfinite(value),
-                   stop=run.reached if job.stop_at_target else None, schedulers=schedules)
+    return execute(task, lambda params: family.build(params, job.config.lr, family.settings[job.config.setting]),
+                   job.seed, job.stop_at_target)
+
+
+def execute(task: Task, build: Callable[[list], torch.optim.Optimizer], seed: int, stop_at_target: bool = True,
+            schedulers: Callable[[torch.optim.Optimizer], list] = lambda optimizer: [],
+            record_sigma: bool = False) -> dict[str, Any]:
+    """One run of ``task`` with the optimizer ``build`` makes: steps to the target (measured
+    at θ), training seconds, the final metric, and the whole curve when it runs the full
+    budget (and σ at every evaluation with ``record_sigma``)."""
+    run = task.make_run(seed)
+    optimizer = build(run.params)
+    schedules = [torch.optim.lr_scheduler.LambdaLR(optimizer, task.lr_multiplier)] if task.lr_multiplier else []
+    sigmas: list[tuple[int, float]] = []
+
+    def evaluate(step: int) -> float:
+        if record_sigma:
+            sigmas.append((step, float(optimizer.param_groups[0]["sigma"])))
+        return run.metric()
+
+    result = train(optimizer, run.loss, task.max_steps, evaluate=evaluate, eval_every=task.eval_every,
+                   diverged=lambda value: not math.isfinite(value), stop=run.reached if stop_at_target else None,
+                   schedulers=schedules + schedulers(optimizer))
     curve = result.evaluations
     reached_at = next((step for step, value in curve if run.reached(value)), None)
     final = float("nan") if result.diverged else curve[-1][1]
     return {"reached_at": reached_at, "train_seconds": result.train_seconds, "final_metric": final,
-            "curve": None if job.stop_at_target else curve}
+            "diverged": result.diverged, "curve": None if stop_at_target else curve,
+            **({"sigmas": sigmas} if record_sigma else {})}
 
 
 # -- the protocol --------------------------------------------------------------------------------

@@ -46,13 +46,20 @@ def task_json():
             "max_steps": 300, "eval_every": 1, "families": families, "config": config}
 
 
-def test_make_docs_renders_the_summary_the_tables_and_step_time(tmp_path, monkeypatch, capsys):
+def render_quick(tmp_path, monkeypatch, capsys, auto_sigma=None) -> str:
+    """make_docs --quick on one task's results (and an auto σ ablation), its printed pages."""
     (tmp_path / "time_to_target_quick").mkdir()
     (tmp_path / "time_to_target_quick" / "quadratic-k100.json").write_text(json.dumps(task_json()))
     (tmp_path / "step_time_quick.json").write_text(json.dumps(STEP))
+    if auto_sigma is not None:
+        (tmp_path / "auto_sigma_quick.json").write_text(json.dumps(auto_sigma))
     monkeypatch.setattr(make_docs, "RESULTS", tmp_path)
     assert make_docs.main(["--quick"]) == 0
-    text = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+def test_make_docs_renders_the_summary_the_tables_and_step_time(tmp_path, monkeypatch, capsys):
+    text = render_quick(tmp_path, monkeypatch, capsys)
     assert "- quadratic-k100: fastest **SuperSGD (g, σ)** (**45** [40–50] steps), then SuperAdam (1.56×)" in text
     assert "SuperSGD (g, σ) vs SGD Nesterov wins (0.47×, ranges apart)" in text
     assert "SuperAdam vs Adam ties (0.97×)" in text
@@ -74,3 +81,29 @@ def test_make_docs_without_results_is_a_clear_error(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(make_docs, "RESULTS", tmp_path)
     assert make_docs.main([]) == 2
     assert "run the benchmark scripts first" in capsys.readouterr().err
+
+
+def runs(steps, diverged=()):
+    return [{"reached_at": s, "diverged": i in diverged, "final_metric": 0.0, "sigmas": [[0, 0.9], [5, 2.5]]}
+            for i, s in enumerate(steps)]
+
+
+def auto_sigma_json():
+    close = {"σ = 0.9": runs([30, 32, 31]), "σ = 2": runs([20, 22, 21]), "σ = 4": runs([None, None, None]),
+             "auto": runs([22, 23, 22]), "5 → 2": runs([25, 26, 27])}
+    failing = {"σ = 0.9": runs([30, 32, 31]), "σ = 2": runs([20, 22, 21]), "σ = 4": runs([40, 41, 42]),
+               "auto": runs([None, 40, 41], diverged=(0,)), "5 → 2": runs([25, 26, 27])}
+    return {"config": {"quick": True, "seeds": [3, 4, 5], "fixed": [0.9, 2, 4], "torch": "2.13", "seconds": 30,
+                       "command": "python -m benchmarks.auto_sigma --quick"},
+            "tasks": {"quadratic-k100": {"SuperSGD": {"lr": 1.0, "variants": close},
+                                         "SuperAdam": {"lr": 0.3, "variants": failing}}},
+            "max_steps": {"quadratic-k100": 300}}
+
+
+def test_auto_sigma_page_scores_auto_against_the_best_fixed_sigma(tmp_path, monkeypatch, capsys):
+    text = render_quick(tmp_path, monkeypatch, capsys, auto_sigma=auto_sigma_json())
+    assert "**1 of 2** (task, optimizer) rows (the bar is 80%: **not met**)" in text
+    assert "auto missed the target while σ = 2 reached it: **1**; of them diverged: **1**" in text
+    assert "| quadratic-k100 | SuperSGD | 1 | **31** [30–32] | **21** [20–22] | — (0/3 reached) |" in text
+    assert "| **22** [22–23] | **26** [25–27] | σ = 2 | 1.05 ✓ |" in text
+    assert "| — (2/3 reached) | **26** [25–27] | σ = 2 | – ✗ |" in text

@@ -1,0 +1,120 @@
+"""Ablation of ``sigma="auto"``: against fixed σ ∈ {0.9, 2, 4, 8}, the default σ = 2 and the
+paper's 5 → 2 schedule, on every benchmark task, at the same learning rate and momentum.
+
+For each task: SuperSGD (g = 0.9) and SuperAdam (SuperAdamW, weight decay 0.1, on the
+language model) at the learning rate the tuning protocol chose for that family
+(benchmarks/results/time_to_target/<task>.json; the middle of the task's grid if absent),
+every variant on the seeds 3, 4, 5 (the protocol's fresh seeds), steps to the target
+measured at θ; the auto runs record σ at every evaluation.  The 5 → 2 schedule is
+``LinearSigma(start=5, end=2)`` over the first half of the task's step budget.
+
+    python -m benchmarks.auto_sigma            # writes benchmarks/results/auto_sigma.json
+    python -m benchmarks.auto_sigma --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from superaccel import LinearSigma, SuperAdam, SuperAdamW, SuperSGD
+from superaccel.experiments.figure import write_atomically
+
+from .families import TRANSFORMER_WEIGHT_DECAY
+from .tasks import Suite, Task, prepare_data, task_named, tasks
+from .time_to_target import REPORT_SEEDS, RESULTS, _init_worker, execute, results_directory
+
+FIXED = (0.9, 2.0, 4.0, 8.0)
+VARIANTS = tuple(f"σ = {s:g}" for s in FIXED) + ("auto", "5 → 2")
+
+
+@dataclass(frozen=True)
+class Job:
+    task: str
+    quick: bool
+    optimizer: str  # "SuperSGD" or "SuperAdam"
+    lr: float
+    variant: str
+    seed: int
+
+
+def optimizers_of(task: Task) -> dict[str, str]:
+    """Our optimizer → the time-to-target family whose chosen lr it takes."""
+    if task.suite is Suite.TRANSFORMER:
+        return {"SuperAdamW": "SuperAdamW"}
+    return {"SuperSGD": "SuperSGD (g = 0.9)", "SuperAdam": "SuperAdam"}
+
+
+def chosen_lr(task: Task, family: str, quick: bool) -> float:
+    path = results_directory(quick) / f"{task.name}.json"
+    if path.exists():
+        return json.loads(path.read_text())["families"][family]["chosen"]["lr"]
+    grid = task.sgd_lrs if family.startswith("SuperSGD") else task.adam_lrs
+    return grid[len(grid) // 2]
+
+
+def run_variant(job: Job) -> dict[str, Any]:
+    task = task_named(job.task, job.quick)
+    sigma: float | str = "auto" if job.variant == "auto" else (5.0 if job.variant == "5 → 2" else
+                                                               float(job.variant.split("= ")[1]))
+
+    def build(params):
+        if job.optimizer == "SuperSGD":
+            return SuperSGD(params, lr=job.lr, momentum=0.9, sigma=sigma)
+        if job.optimizer == "SuperAdamW":
+            return SuperAdamW(params, lr=job.lr, sigma=sigma, weight_decay=TRANSFORMER_WEIGHT_DECAY)
+        return SuperAdam(params, lr=job.lr, sigma=sigma)
+
+    def schedule(optimizer):
+        if job.variant != "5 → 2":
+            return []
+        return [LinearSigma(optimizer, start=5.0, end=2.0, total_steps=max(1, task.max_steps // 2))]
+
+    return execute(task, build, job.seed, schedulers=schedule, record_sigma=job.variant == "auto")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    prepare_data()
+    start = time.perf_counter()
+    suite = tasks(args.quick)
+    jobs = [Job(task.name, args.quick, optimizer, chosen_lr(task, family, args.quick), variant, seed)
+            for task in suite for optimizer, family in optimizers_of(task).items()
+            for variant in VARIANTS for seed in REPORT_SEEDS]
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker) as pool:
+        outcomes = list(pool.map(run_variant, jobs))
+    results: dict[str, dict[str, Any]] = {}
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        entry = results.setdefault(job.task, {}).setdefault(job.optimizer, {"lr": job.lr, "variants": {}})
+        entry["variants"].setdefault(job.variant, []).append(
+            {k: outcome[k] for k in ("reached_at", "diverged", "final_metric")} | {"sigmas": outcome.get("sigmas")})
+    for name, by_optimizer in results.items():
+        for optimizer, entry in by_optimizer.items():
+            steps = {v: [r["reached_at"] for r in runs] for v, runs in entry["variants"].items()}
+            print(f"{name:<20} {optimizer:<10} lr {entry['lr']:g}: " + "; ".join(f"{v} {s}" for v, s in steps.items()),
+                  flush=True)
+    payload = {"config": {"quick": args.quick, "seeds": REPORT_SEEDS, "fixed": FIXED, "torch": torch.__version__,
+                          "seconds": time.perf_counter() - start,
+                          "command": " ".join(["python -m benchmarks.auto_sigma", *(argv or sys.argv[1:])])},
+               "tasks": results, "descriptions": {task.name: task.description for task in suite},
+               "max_steps": {task.name: task.max_steps for task in suite}}
+    out = RESULTS / ("auto_sigma_quick.json" if args.quick else "auto_sigma.json")
+    write_atomically(out, lambda tmp: tmp.write_text(json.dumps(payload, indent=1)))
+    print(f"wrote {out} ({payload['config']['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
