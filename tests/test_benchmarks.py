@@ -212,3 +212,16 @@ def test_quadratic_deep_has_deepobs_spectrum_data_and_start():
     by_point = torch.stack([0.5 * (theta - x) @ problem.hessian @ (theta - x) for x in problem.test_data[:5]])
     torch.testing.assert_close(problem.loss(theta, problem.test_data[:5]), by_point.mean())
     assert problem.test_floor() < float(problem.loss(torch.zeros(100), problem.test_data))
+
+
+def test_auto_sigma_ablation_runs_every_variant_and_records_the_auto_trajectory():
+    from benchmarks import auto_sigma
+
+    runs = {variant: auto_sigma.run_variant(auto_sigma.Job("regression-51", True, "SuperAdam", 0.1, variant, seed=3))
+            for variant in auto_sigma.VARIANTS}
+    assert runs["σ = 2"]["reached_at"] is not None and runs["auto"]["reached_at"] is not None
+    sigmas = [sigma for _, sigma in runs["auto"]["sigmas"]]
+    assert sigmas[0] == pytest.approx(0.9) and len(set(sigmas)) > 2  # starts at Nesterov, then moves
+    assert all("sigmas" not in outcome for variant, outcome in runs.items() if variant != "auto")
+    # the variants are different runs: σ = 8 is far slower than σ = 2 here (docs/auto_sigma.md)
+    assert runs["σ = 8"]["reached_at"] is None or runs["σ = 8"]["reached_at"] > runs["σ = 2"]["reached_at"]

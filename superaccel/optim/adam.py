@@ -40,7 +40,7 @@ class SuperAdam(SuperOptimizer):
         lr: float | Tensor = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        sigma: float = 2.0,
+        sigma: float | str = 2.0,
         weight_decay: float = 0.0,
         decoupled_weight_decay: bool = False,
         *,
@@ -196,7 +196,7 @@ class SuperAdamW(SuperAdam):
     """
 
     def __init__(self, params, lr: float | Tensor = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, sigma: float = 2.0, weight_decay: float = 1e-2, *, maximize: bool = False,
+                 eps: float = 1e-8, sigma: float | str = 2.0, weight_decay: float = 1e-2, *, maximize: bool = False,
                  foreach: bool | None = None, fused: bool | None = None) -> None:
         super().__init__(params, lr, betas, eps, sigma, weight_decay, decoupled_weight_decay=True,
                          maximize=maximize, foreach=foreach, fused=fused)

@@ -38,7 +38,7 @@ class SuperRMSprop(BufferLookahead):
         alpha: float = 0.999,
         eps: float = 1e-7,
         momentum: float = 0.9,
-        sigma: float = 2.0,
+        sigma: float | str = 2.0,
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,

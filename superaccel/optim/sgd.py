@@ -36,7 +36,7 @@ class SuperSGD(BufferLookahead):
         params,
         lr: float | Tensor = 1e-3,
         momentum: float = 0.9,
-        sigma: float = 2.0,
+        sigma: float | str = 2.0,
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
