@@ -91,7 +91,7 @@ def runs(steps, diverged=()):
 def auto_sigma_json():
     close = {"σ = 0.9": runs([30, 32, 31]), "σ = 2": runs([20, 22, 21]), "σ = 4": runs([None, None, None]),
              "auto": runs([22, 23, 22]), "5 → 2": runs([25, 26, 27])}
-    failing = {"σ = 0.9": runs([30, 32, 31]), "σ = 2": runs([20, 22, 21]), "σ = 4": runs([40, 41, 42]),
+    failing = {"σ = 0.9": runs([30, 32, 31]), "σ = 2": runs([20, 22, 21]), "σ = 4": runs([40, 41, None]),
                "auto": runs([None, 40, 41], diverged=(0,)), "5 → 2": runs([25, 26, 27])}
     return {"config": {"quick": True, "seeds": [3, 4, 5], "fixed": [0.9, 2, 4], "torch": "2.13", "seconds": 30,
                        "command": "python -m benchmarks.auto_sigma --quick"},
@@ -106,4 +106,15 @@ def test_auto_sigma_page_scores_auto_against_the_best_fixed_sigma(tmp_path, monk
     assert "auto missed the target while σ = 2 reached it: **1**; of them diverged: **1**" in text
     assert "| quadratic-k100 | SuperSGD | 1 | **31** [30–32] | **21** [20–22] | — (0/3 reached) |" in text
     assert "| **22** [22–23] | **26** [25–27] | σ = 2 | 1.05 ✓ |" in text
-    assert "| — (2/3 reached) | **26** [25–27] | σ = 2 | – ✗ |" in text
+    # a missed seed counts as infinitely many steps: auto's score is 41, σ = 2's 21
+    assert "| — (2/3 reached) | **26** [25–27] | σ = 2 | 1.95 ✗ |" in text
+    assert "deterministic quadratics and regression (full gradients): 1 of 2 (quadratic-k100 SuperSGD 1.05" in text
+
+
+def test_auto_sigma_rows_count_a_run_only_auto_finished_as_a_pass():
+    missed = runs([None, None, None])
+    data = auto_sigma_json()
+    data["tasks"]["quadratic-k100"]["SuperSGD"]["variants"] = {
+        "σ = 0.9": missed, "σ = 2": missed, "σ = 4": missed, "auto": runs([50, 60, 55]), "5 → 2": missed}
+    row = next(r for r in make_docs.auto_sigma_rows(data) if r["optimizer"] == "SuperSGD")
+    assert row["ratio"] == 0 and row["passes"] and row["best"] is None
