@@ -59,10 +59,11 @@ def test_train_evaluates_at_theta_at_the_cadence_asked_and_times_only_steps():
 
 def test_train_stops_at_a_target_and_on_divergence():
     theta, loss = quadratic()
-    result = train(SuperSGD([theta], lr=0.05), loss, 500, evaluate=lambda _: float(loss()), stop=lambda v: v < 1e-3)
+    result = train(SuperSGD([theta], lr=0.05), loss, 500, evaluate=lambda _: float(loss().detach()),
+                   stop=lambda v: v < 1e-3)
     assert result.stopped_at is not None and result.evaluations[-1][1] < 1e-3
     theta, loss = quadratic()
-    blown = train(SuperSGD([theta], lr=50.0), loss, 500, evaluate=lambda _: float(loss()),
+    blown = train(SuperSGD([theta], lr=50.0), loss, 500, evaluate=lambda _: float(loss().detach()),
                   diverged=lambda v: not math.isfinite(v) or v > 1e30)
     assert blown.diverged and blown.diverged_at < 500
 
