@@ -42,9 +42,13 @@ For ½kθ² the estimate is exact, so σ converges to the exact σ*(kη) and the
 
 Measured limits (docs/auto_sigma.md): within 1.1× of the best fixed σ on every deterministic
 quadratic and regression task, but slower than a fixed σ on most neural-network tasks and
-missing the language model's target, where the secant reads the landscape as flatter than it
-acts (σ too large) or the running maximum keeps a transient spike (σ pinned at 0).  Hence
-opt-in; σ = 2 stays the default.
+missing the language model's target.  Two ways it goes wrong there: the estimated curvatures
+are small (kη ≪ 1), where the theory's σ* is large, while these tasks prefer σ ≈ 1 (logistic
+regression, the language model); or the low end of the range falls to the threshold
+(1 − √g)², where the worst rate is that of a critically damped mode, which any σ > 0 slows,
+so the minimax σ goes to 0 although the stiff directions, which decide the time to a
+moderate target, would gain from σ ≈ 8 (the sigmoid MLP).  The minimax rate is an asymptotic
+criterion; time to a target is not.  Hence opt-in; σ = 2 stays the default.
 """
 
 from __future__ import annotations
