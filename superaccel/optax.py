@@ -74,6 +74,19 @@ def _check(name: str, value: Any, low: float = 0.0, high: float | None = None) -
         raise ValueError(f"Invalid {name}: {value}")
 
 
+def _check_decay_undoable(learning_rate: Any, weight_decay: Any, sigma: Any) -> None:
+    """As SuperAdamW: at learning_rate·weight_decay·(1 + σ) ≥ 1 the look-ahead point no longer
+    determines θ (σ ≤ 8 with ``sigma="auto"``); checked for numbers, not for schedules."""
+    sigma_bound = auto_sigma.SIGMA_MAX if _is_auto(sigma) else sigma
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (learning_rate, weight_decay,
+                                                                                   sigma_bound)):
+        return
+    product = learning_rate * weight_decay * (1 + sigma_bound)
+    if product >= 1:
+        raise ValueError(f"Invalid weight_decay: {weight_decay} (learning_rate * weight_decay * (1 + sigma) "
+                         f"must be below 1; here it is {product:g})")
+
+
 def _is_masked(leaf: Any) -> bool:
     return isinstance(leaf, optax.MaskedNode)
 
@@ -335,6 +348,7 @@ def super_adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: floa
     _check("eps", eps)
     _check("sigma", sigma)
     _check("weight_decay", weight_decay)
+    _check_decay_undoable(learning_rate, weight_decay, sigma)
 
     def decays(params):
         if mask is None:

@@ -230,6 +230,8 @@ def test_adam_weight_decay_mask_spares_the_masked_leaves():
     (sax.super_rmsprop, {"learning_rate": 0.1, "decay": 1.5}, "Invalid decay: 1.5"),
     (sax.super_adam, {"b2": -0.1}, "Invalid b2: -0.1"),
     (sax.super_adam, {"weight_decay": float("inf")}, "Invalid weight_decay: inf"),
+    (sax.super_adam, {"learning_rate": 0.5, "weight_decay": 1.0, "sigma": 1.0}, "Invalid weight_decay: 1.0"),
+    (sax.super_adam, {"learning_rate": 0.2, "weight_decay": 1.0, "sigma": "auto"}, "Invalid weight_decay: 1.0"),
     (sax.super_accelerate, {"inner": optax.sgd(0.1), "sigma": -1.0}, "Invalid sigma: -1.0"),
 ])
 def test_bad_hyperparameters_are_clear_errors_at_construction(factory, kwargs, message):
