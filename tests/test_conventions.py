@@ -435,6 +435,24 @@ def test_tensor_lr_of_every_shape_follows_the_float_lr(info, impl, shape):
         torch.testing.assert_close(a, b)
 
 
+@optims_and_impls(native_db)
+def test_state_is_updated_in_place(info, impl):
+    """Every path writes into the state tensors it created (as torch's optimizers do), so
+    whatever holds references to them (sharding, CUDA graphs, compile guards) stays valid."""
+    model = make_model()
+    opt = info.make(model.parameters(), **info.impl_kwargs(impl))
+    train_steps(model, opt, 1)
+    before = {(id(p), key): (value, value.clone()) for p, state in opt.state.items() for key, value in state.items()
+              if torch.is_tensor(value)}
+    train_steps(model, opt, 2)
+    for p, state in opt.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensor, old = before[(id(p), key)]
+                assert value is tensor, f"{key} was replaced"
+                assert not torch.equal(value, old), f"{key} did not change"
+
+
 @optims(native_db)
 def test_implementations_keep_the_same_state(info):
     """torch's test_foreach_matches_forloop: parameters and every state tensor agree across
