@@ -70,6 +70,8 @@ def worker(rank, world, init_file, out_file):
             results[(mode, info.name, impl, sigma)] = ([p.detach().clone() for p in params], sigmas)
     if rank == 0:
         torch.save(results, out_file)
+    # both ranks leave together: a rank tearing gloo down while the other still works can abort
+    dist.barrier()
     dist.destroy_process_group()
 
 
