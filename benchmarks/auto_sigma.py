@@ -33,7 +33,18 @@ from .tasks import Suite, Task, prepare_data, task_named, tasks
 from .time_to_target import REPORT_SEEDS, RESULTS, _init_worker, execute, results_directory
 
 FIXED = (0.9, 2.0, 4.0, 8.0)
-VARIANTS = tuple(f"σ = {s:g}" for s in FIXED) + ("auto", "5 → 2")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How σ is set: a constant, "auto", or the paper's schedule from ``sigma`` to 2."""
+
+    name: str
+    sigma: float | str
+    scheduled: bool = False
+
+
+VARIANTS = tuple(Variant(f"σ = {s:g}", s) for s in FIXED) + (Variant("auto", "auto"), Variant("5 → 2", 5.0, True))
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,7 @@ class Job:
     quick: bool
     optimizer: str  # "SuperSGD" or "SuperAdam"
     lr: float
-    variant: str
+    variant: Variant
     seed: int
 
 
@@ -63,8 +74,7 @@ def chosen_lr(task: Task, family: str, quick: bool) -> float:
 
 def run_variant(job: Job) -> dict[str, Any]:
     task = task_named(job.task, job.quick)
-    sigma: float | str = "auto" if job.variant == "auto" else (5.0 if job.variant == "5 → 2" else
-                                                               float(job.variant.split("= ")[1]))
+    sigma = job.variant.sigma
 
     def build(params):
         if job.optimizer == "SuperSGD":
@@ -74,11 +84,11 @@ def run_variant(job: Job) -> dict[str, Any]:
         return SuperAdam(params, lr=job.lr, sigma=sigma)
 
     def schedule(optimizer):
-        if job.variant != "5 → 2":
+        if not job.variant.scheduled:
             return []
-        return [LinearSigma(optimizer, start=5.0, end=2.0, total_steps=max(1, task.max_steps // 2))]
+        return [LinearSigma(optimizer, start=sigma, end=2.0, total_steps=max(1, task.max_steps // 2))]
 
-    return execute(task, build, job.seed, schedulers=schedule, record_sigma=job.variant == "auto")
+    return execute(task, build, job.seed, schedulers=schedule, record_sigma=sigma == "auto")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     for job, outcome in zip(jobs, outcomes, strict=True):
         entry = results.setdefault(job.task, {}).setdefault(job.optimizer, {"lr": job.lr, "variants": {}})
-        entry["variants"].setdefault(job.variant, []).append(
-            {k: outcome[k] for k in ("reached_at", "diverged", "final_metric")} | {"sigmas": outcome.get("sigmas")})
+        entry["variants"].setdefault(job.variant.name, []).append(
+            {k: outcome[k] for k in ("reached_at", "train_seconds", "diverged", "final_metric")}
+            | {"sigmas": outcome.get("sigmas")})
     for name, by_optimizer in results.items():
         for optimizer, entry in by_optimizer.items():
             steps = {v: [r["reached_at"] for r in runs] for v, runs in entry["variants"].items()}

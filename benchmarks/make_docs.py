@@ -18,6 +18,7 @@ from pathlib import Path
 from superaccel.experiments.figure import write_atomically
 
 from .tasks import Regime, tasks
+from .time_to_target import median_score, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -269,20 +270,6 @@ AUTO_TOLERANCE = 1.1  # the issue's bar: auto within 1.1× the steps of the best
 AUTO_SHARE = 0.8  # ... on at least this share of the (task, optimizer) rows
 
 
-def _variant_report(runs: list[dict]) -> dict:
-    """The time-to-target report shape (see ``cell``) for one variant's seeds."""
-    reached = [r["reached_at"] for r in runs if r["reached_at"] is not None]
-    everyone = len(reached) == len(runs)
-    return {"steps": [r["reached_at"] for r in runs], "reached": len(reached),
-            "steps_median": statistics.median(reached) if everyone else None,
-            "steps_range": [min(reached), max(reached)] if reached else None}
-
-
-def _median_with_misses(runs: list[dict]) -> float:
-    """The protocol's score: the median over seeds, a seed that missed counting as infinitely many steps."""
-    return statistics.median(math.inf if r["reached_at"] is None else r["reached_at"] for r in runs)
-
-
 def auto_sigma_rows(data: dict) -> list[dict]:
     """One row per (task, optimizer): each variant's report, the best fixed σ by the protocol's
     score, auto's ratio to it (None where no variant, auto included, has a finite score), and
@@ -290,8 +277,9 @@ def auto_sigma_rows(data: dict) -> list[dict]:
     rows = []
     for task, by_optimizer in data["tasks"].items():
         for optimizer, entry in by_optimizer.items():
-            variants = {name: _variant_report(runs) for name, runs in entry["variants"].items()}
-            scores = {name: _median_with_misses(runs) for name, runs in entry["variants"].items()}
+            variants = {name: summary(runs) for name, runs in entry["variants"].items()}
+            # the protocol's score: the median over seeds, a missed seed counting as infinitely many steps
+            scores = {name: median_score(runs, higher_is_better=False)[0] for name, runs in entry["variants"].items()}
             best_score, best = min((score, name) for name, score in scores.items() if name.startswith("σ ="))
             auto_score = scores["auto"]
             comparable = math.isfinite(best_score) or math.isfinite(auto_score)

@@ -41,7 +41,7 @@ except ModuleNotFoundError as error:
     ) from error
 
 from .optim import auto_sigma
-from .optim.adam import lookahead_coefficients, step_coefficients
+from .optim.adam import check_decay_undoable, lookahead_coefficients, step_coefficients
 
 __all__ = ["super_sgd", "super_rmsprop", "super_adam", "super_adamw", "super_accelerate", "eval_params",
            "SuperSGDState", "SuperRMSpropState", "SuperAdamState", "SuperAccelerateState", "AutoSigmaState"]
@@ -72,19 +72,6 @@ def _check(name: str, value: Any, low: float = 0.0, high: float | None = None) -
         raise TypeError(f"Invalid {name}: {value!r} (expected a number or a schedule)") from None
     if not math.isfinite(number) or number < low or (high is not None and number >= high):
         raise ValueError(f"Invalid {name}: {value}")
-
-
-def _check_decay_undoable(learning_rate: Any, weight_decay: Any, sigma: Any) -> None:
-    """As SuperAdamW: at learning_rate·weight_decay·(1 + σ) ≥ 1 the look-ahead point no longer
-    determines θ (σ ≤ 8 with ``sigma="auto"``); checked for numbers, not for schedules."""
-    sigma_bound = auto_sigma.SIGMA_MAX if _is_auto(sigma) else sigma
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (learning_rate, weight_decay,
-                                                                                   sigma_bound)):
-        return
-    product = learning_rate * weight_decay * (1 + sigma_bound)
-    if product >= 1:
-        raise ValueError(f"Invalid weight_decay: {weight_decay} (learning_rate * weight_decay * (1 + sigma) "
-                         f"must be below 1; here it is {product:g})")
 
 
 def _is_masked(leaf: Any) -> bool:
@@ -348,7 +335,7 @@ def super_adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: floa
     _check("eps", eps)
     _check("sigma", sigma)
     _check("weight_decay", weight_decay)
-    _check_decay_undoable(learning_rate, weight_decay, sigma)
+    check_decay_undoable(learning_rate, weight_decay, sigma, name="weight_decay")
 
     def decays(params):
         if mask is None:

@@ -116,6 +116,13 @@ COMMON_ERRORS = (
     ErrorInput({"foreach": True, "fused": True}, RuntimeError, "`fused` and `foreach` cannot be `True` together."),
 )
 
+ADAM_ERRORS = COMMON_ERRORS + (
+    ErrorInput({"betas": (1.0, 0.999)}, ValueError, "Invalid beta parameter at index 0: 1.0"),
+    ErrorInput({"betas": (0.9, -0.1)}, ValueError, "Invalid beta parameter at index 1: -0.1"),
+    ErrorInput({"betas": (0.9,)}, ValueError, "Invalid betas"),
+    ErrorInput({"eps": -1.0}, ValueError, "Invalid epsilon value: -1.0"),
+)
+
 optim_db: list[OptimInfo] = [
     OptimInfo(
         name="SuperSGD",
@@ -166,12 +173,7 @@ optim_db: list[OptimInfo] = [
         momentum=0.9,
         state_buffers=2,
         extra_configs=(Config({"sigma": 2.0, "weight_decay": 1e-2, "decoupled_weight_decay": True}, "decoupled"),),
-        error_inputs=COMMON_ERRORS + (
-            ErrorInput({"betas": (1.0, 0.999)}, ValueError, "Invalid beta parameter at index 0: 1.0"),
-            ErrorInput({"betas": (0.9, -0.1)}, ValueError, "Invalid beta parameter at index 1: -0.1"),
-            ErrorInput({"betas": (0.9,)}, ValueError, "Invalid betas"),
-            ErrorInput({"eps": -1.0}, ValueError, "Invalid epsilon value: -1.0"),
-        ),
+        error_inputs=ADAM_ERRORS,
         oracle=lambda a, b, x0, s: oracle.adam(a, b, x0, 2e-3, 0.9, 0.999, 1e-8, s),
         oracle_kwargs={"lr": 2e-3},
         torch_equivalents=(
@@ -190,8 +192,8 @@ optim_db: list[OptimInfo] = [
         state_buffers=2,
         weight_decay=0.1,
         weight_decay_default=1e-2,
-        error_inputs=COMMON_ERRORS + (
-            # the decay would zero the look-ahead's dependence on θ (see _check_decay_undoable)
+        error_inputs=ADAM_ERRORS + (
+            # the decay would zero the look-ahead's dependence on θ (see check_decay_undoable)
             ErrorInput({"lr": 0.5, "weight_decay": 1.0, "sigma": 1.0}, ValueError, "Invalid weight_decay value: 1.0"),
             ErrorInput({"lr": 0.2, "weight_decay": 1.0, "sigma": "auto"}, ValueError, "Invalid weight_decay value"),
         ),

@@ -84,7 +84,8 @@ def test_make_docs_without_results_is_a_clear_error(tmp_path, monkeypatch, capsy
 
 
 def runs(steps, diverged=()):
-    return [{"reached_at": s, "diverged": i in diverged, "final_metric": 0.0, "sigmas": [[0, 0.9], [5, 2.5]]}
+    return [{"reached_at": s, "train_seconds": 0.1, "diverged": i in diverged, "final_metric": 0.0,
+             "sigmas": [[0, 0.9], [5, 2.5]]}
             for i, s in enumerate(steps)]
 
 

@@ -217,7 +217,8 @@ def test_quadratic_deep_has_deepobs_spectrum_data_and_start():
 def test_auto_sigma_ablation_runs_every_variant_and_records_the_auto_trajectory():
     from benchmarks import auto_sigma
 
-    runs = {variant: auto_sigma.run_variant(auto_sigma.Job("regression-51", True, "SuperAdam", 0.1, variant, seed=3))
+    runs = {variant.name: auto_sigma.run_variant(auto_sigma.Job("regression-51", True, "SuperAdam", 0.1, variant,
+                                                                seed=3))
             for variant in auto_sigma.VARIANTS}
     assert runs["σ = 2"]["reached_at"] is not None and runs["auto"]["reached_at"] is not None
     sigmas = [sigma for _, sigma in runs["auto"]["sigmas"]]

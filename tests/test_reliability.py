@@ -28,49 +28,44 @@ def steps(param, opt, n, x, y):
         opt.step()
 
 
-@pytest.mark.parametrize("nesterov", [False, True])
-def test_torch_sgd_checkpoint_migrates_into_super_sgd(nesterov):
+def assert_continues_torch(make_torch, make_ours):
+    """20 steps of a torch optimizer, its state_dict loaded into ours at the same point (deep-
+    copied, as through torch.save: no shared tensors), then 30 more steps each: the same
+    trajectory.  Returns our optimizer."""
     x, y = regression()
     torch_param = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
-    torch_opt = torch.optim.SGD([torch_param], lr=0.05, momentum=0.9, nesterov=nesterov, weight_decay=1e-3)
+    torch_opt = make_torch([torch_param])
     steps(torch_param, torch_opt, 20, x, y)
-    checkpoint = copy.deepcopy(torch_opt.state_dict())  # as through torch.save: no shared tensors
     ours = torch.nn.Parameter(torch_param.detach().clone())
-    # the σ that continues the same method: g for Nesterov, 0 for the heavy ball
-    migrated = SuperSGD([ours], lr=0.05, momentum=0.9, sigma=0.9 if nesterov else 0.0, weight_decay=1e-3)
-    migrated.load_state_dict(checkpoint)
+    migrated = make_ours([ours])
+    migrated.load_state_dict(copy.deepcopy(torch_opt.state_dict()))
     steps(torch_param, torch_opt, 30, x, y)
     steps(ours, migrated, 30, x, y)
     torch.testing.assert_close(ours, torch_param, rtol=1e-12, atol=1e-12)
+    return migrated
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_torch_sgd_checkpoint_migrates_into_super_sgd(nesterov):
+    # the σ that continues the same method: g for Nesterov, 0 for the heavy ball
+    assert_continues_torch(
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=nesterov, weight_decay=1e-3),
+        lambda p: SuperSGD(p, lr=0.05, momentum=0.9, sigma=0.9 if nesterov else 0.0, weight_decay=1e-3))
 
 
 @pytest.mark.parametrize("decoupled", [False, True])
 def test_torch_adam_checkpoint_migrates_into_super_adam(decoupled):
-    x, y = regression()
-    torch_param = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
     reference = torch.optim.AdamW if decoupled else torch.optim.Adam
-    torch_opt = reference([torch_param], lr=1e-2, weight_decay=1e-2)
-    steps(torch_param, torch_opt, 20, x, y)
-    ours = torch.nn.Parameter(torch_param.detach().clone())
-    migrated = SuperAdam([ours], lr=1e-2, weight_decay=1e-2, decoupled_weight_decay=decoupled, sigma=0.0)
-    migrated.load_state_dict(copy.deepcopy(torch_opt.state_dict()))
+    migrated = assert_continues_torch(
+        lambda p: reference(p, lr=1e-2, weight_decay=1e-2),
+        lambda p: SuperAdam(p, lr=1e-2, weight_decay=1e-2, decoupled_weight_decay=decoupled, sigma=0.0))
     assert migrated.param_groups[0]["decoupled_weight_decay"] is decoupled
-    steps(torch_param, torch_opt, 30, x, y)
-    steps(ours, migrated, 30, x, y)
-    torch.testing.assert_close(ours, torch_param, rtol=1e-12, atol=1e-12)
 
 
 def test_torch_rmsprop_checkpoint_migrates_into_super_rmsprop():
-    x, y = regression()
-    torch_param = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
-    torch_opt = torch.optim.RMSprop([torch_param], lr=1e-3, alpha=0.99, eps=0.0, momentum=0.9)
-    steps(torch_param, torch_opt, 20, x, y)
-    ours = torch.nn.Parameter(torch_param.detach().clone())
-    migrated = SuperRMSprop([ours], lr=1e-3, alpha=0.99, eps=0.0, momentum=0.9, sigma=0.0)
-    migrated.load_state_dict(copy.deepcopy(torch_opt.state_dict()))
-    steps(torch_param, torch_opt, 30, x, y)
-    steps(ours, migrated, 30, x, y)
-    torch.testing.assert_close(ours, torch_param, rtol=1e-12, atol=1e-12)
+    assert_continues_torch(
+        lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.99, eps=0.0, momentum=0.9),
+        lambda p: SuperRMSprop(p, lr=1e-3, alpha=0.99, eps=0.0, momentum=0.9, sigma=0.0))
 
 
 def test_migrated_run_can_switch_to_super_acceleration():

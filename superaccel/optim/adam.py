@@ -48,12 +48,8 @@ class SuperAdam(SuperOptimizer):
         foreach: bool | None = None,
         fused: bool | None = None,
     ) -> None:
-        _check_adam_hyperparameters(lr, betas, eps, weight_decay)
-        if decoupled_weight_decay and (sigma == auto_sigma.AUTO or (isinstance(sigma, (int, float))
-                                                                    and 0 <= sigma < math.inf)):
-            # here, not only per group, so that the error comes before ``params`` is read (as torch);
-            # an invalid σ is the core's error
-            _check_decay_undoable(lr, weight_decay, auto_sigma.SIGMA_MAX if sigma == auto_sigma.AUTO else sigma)
+        # before ``params`` is read, as torch; each group is checked again as it is added
+        _check_adam_hyperparameters(lr, betas, eps, weight_decay, sigma if decoupled_weight_decay else None)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, sigma=sigma, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
                         fused=fused)
@@ -69,10 +65,9 @@ class SuperAdam(SuperOptimizer):
                     p_state["step"] = torch.tensor(float(p_state["step"]), dtype=torch.float32)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
-        _check_adam_hyperparameters(group["lr"], group["betas"], group["eps"], group["weight_decay"])
-        if group["decoupled_weight_decay"]:
-            sigma_bound = auto_sigma.SIGMA_MAX if group.get("auto_sigma") else group["sigma"]
-            _check_decay_undoable(group["lr"], group["weight_decay"], sigma_bound)
+        sigma = auto_sigma.AUTO if group.get("auto_sigma") else group["sigma"]
+        _check_adam_hyperparameters(group["lr"], group["betas"], group["eps"], group["weight_decay"],
+                                    sigma if group["decoupled_weight_decay"] else None)
 
     def _convert_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         """Migrate a ``torch.optim.Adam``/``AdamW`` state_dict (its parameters hold θ, so
@@ -168,17 +163,28 @@ def _steps_taken(step: Tensor) -> Scalar:
     return step.to(torch.float64) if torch.compiler.is_compiling() else step.item()
 
 
-def _check_decay_undoable(lr, weight_decay: float, sigma: float) -> None:
-    """Decoupled decay scales θ by 1 − lr·λ per step and the look-ahead by 1 − (1 + σ)·lr·λ;
-    at lr·λ·(1 + σ) = 1 φ no longer depends on θ, so θ cannot be recovered from the two
-    moment buffers (and at larger values the decay flips the weights' sign every step)."""
-    product = float(lr) * weight_decay * (1 + sigma)
+def check_decay_undoable(lr: Any, weight_decay: Any, sigma: Any, name: str = "weight_decay value") -> None:
+    """Refuse decoupled weight decay with lr·λ·(1 + σ) ≥ 1 (σ ≤ 8 for ``sigma="auto"``).
+
+    The decay scales θ by 1 − lr·λ per step and the look-ahead by 1 − (1 + σ)·lr·λ; at
+    lr·λ·(1 + σ) = 1 φ no longer depends on θ, so θ cannot be recovered from the two moment
+    buffers (and beyond it the decay flips the weights' sign every step).  Values that are not
+    plain numbers (an lr schedule, a traced array) and an invalid σ (its own error) are left
+    alone.  Shared with superaccel.optax, whose messages say ``name`` = "weight_decay".
+    """
+    bound = auto_sigma.SIGMA_MAX if isinstance(sigma, str) and sigma == auto_sigma.AUTO else sigma
+    numbers = (isinstance(v, (int, float)) and not isinstance(v, bool) for v in (weight_decay, bound))
+    if not (all(numbers) and (isinstance(lr, (int, float)) or isinstance(lr, Tensor)) and 0 <= bound < math.inf):
+        return
+    product = float(lr) * weight_decay * (1 + bound)
     if product >= 1:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay} (with decoupled weight decay, "
+        raise ValueError(f"Invalid {name}: {weight_decay} (with decoupled weight decay, "
                          f"lr * weight_decay * (1 + sigma) must be below 1; here it is {product:g})")
 
 
-def _check_adam_hyperparameters(lr, betas, eps, weight_decay) -> None:
+def _check_adam_hyperparameters(lr, betas, eps, weight_decay, decoupled_sigma=None) -> None:
+    """torch's checks, and ``check_decay_undoable`` with ``decoupled_sigma`` (the group's σ or
+    "auto") when the decay is decoupled."""
     check_lr(lr)
     check_hyperparameter("epsilon value", eps)
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
@@ -186,6 +192,8 @@ def _check_adam_hyperparameters(lr, betas, eps, weight_decay) -> None:
     check_hyperparameter("beta parameter at index 0", betas[0], 0.0, 1.0)
     check_hyperparameter("beta parameter at index 1", betas[1], 0.0, 1.0)
     check_hyperparameter("weight_decay value", weight_decay)
+    if decoupled_sigma is not None:
+        check_decay_undoable(lr, weight_decay, decoupled_sigma)
 
 
 class SuperAdamW(SuperAdam):
