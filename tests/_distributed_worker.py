@@ -40,7 +40,8 @@ def train(model, optimizer, x, y) -> float:
 
 def single_process(info, impl, sigma):
     model, x, y = model_and_data()
-    final_sigma = train(model, make(info, impl, sigma, model.parameters()), x, y)
+    with info.impl_context(impl):
+        final_sigma = train(model, make(info, impl, sigma, model.parameters()), x, y)
     return [p.detach().clone() for p in model.parameters()], final_sigma
 
 
@@ -62,8 +63,9 @@ def worker(rank, world, init_file, out_file):
                         fully_shard(layer, mesh=mesh)
                 fully_shard(model, mesh=mesh)
             half = len(x) // world
-            final_sigma = train(model, make(info, impl, sigma, model.parameters()), x[rank * half:(rank + 1) * half],
-                                y[rank * half:(rank + 1) * half])
+            with info.impl_context(impl):
+                final_sigma = train(model, make(info, impl, sigma, model.parameters()),
+                                    x[rank * half:(rank + 1) * half], y[rank * half:(rank + 1) * half])
             params = [p.full_tensor() if hasattr(p, "full_tensor") else p for p in model.parameters()]
             sigmas = [None] * world
             dist.all_gather_object(sigmas, final_sigma)

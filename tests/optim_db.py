@@ -6,6 +6,7 @@ parametrized over :data:`optim_db`; adding an optimizer is adding one :class:`Op
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import pytest
 import torch
 
 from superaccel import SuperAccelerate, SuperAdam, SuperAdamW, SuperRMSprop, SuperSGD
+from superaccel.optim import _cpu_kernels
 
 from . import oracle
 
@@ -60,8 +62,9 @@ class OptimInfo:
     momentum: float
     #: state tensors shaped like the parameter: the memory contract
     state_buffers: int
-    #: implementations: "single", "foreach", "fused"
-    impls: tuple[str, ...] = ("single", "foreach", "fused")
+    #: implementations: "single", "foreach", "fused" (on the CPU: the C++ kernels) and
+    #: "compiled" (``fused=True`` through the compiled kernels that CUDA and traced steps use)
+    impls: tuple[str, ...] = ("single", "foreach", "fused", "compiled")
     #: extra configs beyond σ × weight decay × maximize
     extra_configs: tuple[Config, ...] = ()
     weight_decay: float = 1e-2
@@ -92,7 +95,14 @@ class OptimInfo:
         """The constructor flags that select an implementation."""
         if not self.native:
             return {}
-        return {"single": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
+        return {"single": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True},
+                "compiled": {"fused": True}}[impl]
+
+    @staticmethod
+    def impl_context(impl: str) -> contextlib.AbstractContextManager:
+        """What must surround the steps of ``impl`` (tests parametrized over ``impl`` get it
+        from the autouse fixture in conftest.py)."""
+        return _cpu_kernels.disabled() if impl == "compiled" else contextlib.nullcontext()
 
     def __repr__(self) -> str:  # pytest ids
         return self.name

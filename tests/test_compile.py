@@ -65,8 +65,9 @@ def test_compiled_step_matches_eager_and_compiles_nothing_after_warmup(info, imp
         torch.testing.assert_close(a, b, rtol=1e-4, atol=2e-5)
 
 
+@pytest.mark.parametrize("impl", ["compiled"])  # the CUDA path, here on the CPU (see conftest.py)
 @pytest.mark.parametrize("info", ALGORITHMS, ids=[i.name for i in ALGORITHMS])
-def test_fused_kernel_compiles_nothing_new_under_lr_and_sigma_schedules(info):
+def test_fused_kernel_compiles_nothing_new_under_lr_and_sigma_schedules(info, impl):
     """The fused path in eager mode: every hyperparameter is data for its compiled kernel."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))

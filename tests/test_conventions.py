@@ -464,12 +464,13 @@ def test_implementations_keep_the_same_state(info):
         empty = torch.nn.Parameter(torch.rand((), dtype=torch.float64))  # a 0-d parameter too
         opt = info.make([*model.parameters(), empty], weight_decay=0.1, **info.impl_kwargs(impl))
         x = torch.tensor([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]], dtype=torch.float64)
-        for i in range(7):
-            opt.zero_grad()
-            model[2].requires_grad_(i not in (3, 4))
-            if i != 2:  # a step with no gradients at all
-                (model(x).sum() + empty).backward()
-            opt.step()
+        with info.impl_context(impl):
+            for i in range(7):
+                opt.zero_grad()
+                model[2].requires_grad_(i not in (3, 4))
+                if i != 2:  # a step with no gradients at all
+                    (model(x).sum() + empty).backward()
+                opt.step()
         runs.append((list(model.parameters()) + [empty], opt))
     (ref_params, ref_opt), *others = runs
     for params, opt in others:

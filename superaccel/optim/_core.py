@@ -163,6 +163,12 @@ def real_view(tensor: Tensor) -> Tensor:
 def group_by_device_and_dtype(tensor_lists: list[list[Tensor]]) -> list[list[list[Tensor]]]:
     """Bucket aligned tensor lists by the (device, dtype) of the first list's tensors, for
     the foreach and fused kernels (which take tensors of one device and dtype)."""
+    first = tensor_lists[0]
+    if not first:
+        return []
+    device, dtype = first[0].device, first[0].dtype
+    if all(t.device == device and t.dtype == dtype for t in first):  # the usual case, 4x faster
+        return [[list(tensors) for tensors in tensor_lists]]
     buckets: dict[tuple, list[list[Tensor]]] = {}
     for tensors in zip(*tensor_lists, strict=True):
         key = (tensors[0].device, tensors[0].dtype)
@@ -202,13 +208,14 @@ def select_implementation(params: list[Tensor], foreach: bool | None, fused: boo
     torch's rule: the multi-tensor path where foreach kernels exist (CUDA and friends), the
     single-tensor loop on the CPU, where torch's foreach "kernels" are an unfused loop over
     tensors and the per-tensor loop keeps each tensor in cache across the update's
-    operations.  ``fused`` is opt-in, as in torch, because its first step compiles a kernel
-    (13-20 s per optimizer and dtype on a 2-core CPU with a cold cache; it needs a C++
-    compiler, Triton on CUDA) and it pays a fixed cost per call.  Measured on that CPU
-    (200 tensors, median of interleaved steps), fused/single step time: SuperAdam 1.8 at
-    1e4 parameters, 0.57 at 1e5, 0.33 at 1e6, 0.44 at 1e7; SuperSGD 3.0, 1.4, 0.87, 0.75.
-    So ``fused=True`` pays off for models above about 1e5 (Adam) or 1e6 (SGD) parameters
-    in runs long enough to amortize the compilation.  CUDA is not measured yet.
+    operations.  ``fused`` is opt-in, as in torch, because its first use needs a compiler:
+    on the CPU it builds the C++ kernels of :mod:`._cpu_kernels` (about 30 s once per
+    machine, then cached; a C++ compiler and ninja), on CUDA it compiles Inductor/Triton
+    kernels per optimizer and dtype.  Once built it is the fastest path on the CPU at every
+    size: measured on a 2-core CPU (200 tensors, median of interleaved steps,
+    ``python -m benchmarks.step_time``), fused/torch-fused step time is 0.6–1.0 for
+    SuperSGD and SuperAdam from 1e4 to 1e8 parameters, and 0.2–0.5 of the default
+    single-tensor path from 1e5 up.  CUDA is not measured yet.
     """
     if fused:
         return "fused"
@@ -437,8 +444,11 @@ class SuperOptimizer(Optimizer):
         the learning rate changed they must now hold θ + σ·s like the rest of the group.
         """
         lr = group.get("lr")
-        stepped_ids = {id(p) for p in stepped}
-        idle = [p for p in self._params_with_state(group) if id(p) not in stepped_ids]
+        if len(stepped) == len(group["params"]):
+            idle = []
+        else:
+            stepped_ids = {id(p) for p in stepped}
+            idle = [p for p in self._params_with_state(group) if id(p) not in stepped_ids]
         if idle and (torch.compiler.is_compiling() or self._lookahead_changed(group)):
             self._shift_lookahead(group, idle, sigma=group["applied_sigma"], lr=group.get("applied_lr"),
                                   to_theta=True)

@@ -259,8 +259,8 @@ SuperAdam.__doc__ = r"""Implements Adam with super-acceleration, with Adam's mem
             so of the look-ahead (default: False: an L2 term in the gradient at φ).
         maximize (bool, optional): maximize the objective (default: False).
         foreach (bool, optional): use the multi-tensor implementation (default: None).
-        fused (bool, optional): use the fused implementation, one compiled pass that reads
-            φ, g, m, v and writes φ, m, v per tensor (default: None, see :class:`SuperSGD`).
+        fused (bool, optional): use the fused implementation, one pass that reads φ, g, m, v
+            and writes φ, m, v (default: None, see :class:`SuperSGD`).
 
     .. note::
         The look-ahead of a parameter that gets no gradient in a step is its last step
@@ -449,7 +449,7 @@ def _fused_adam_chunk(tensor_lists: list[list[Tensor]], coefficients: Tensor, *f
         _fused_adam_update(*tensors, coefficients[index], *flags)
 
 
-_FUSED_ADAM = FusedKernel(_fused_adam_chunk)
+_FUSED_ADAM = FusedKernel(_fused_adam_chunk, "adam")
 
 
 def _fused_row(k: Scalar, *, lr, applied_lr, beta1, beta2, eps, sigma, applied_sigma, l2, decay, maximize) -> list:

@@ -248,7 +248,7 @@ def _fused_rmsprop_chunk(tensor_lists: list[list[Tensor]], coefficients: Tensor,
         _fused_rmsprop_update(*tensors, coefficients[index], *flags)
 
 
-_FUSED_RMSPROP = FusedKernel(_fused_rmsprop_chunk)
+_FUSED_RMSPROP = FusedKernel(_fused_rmsprop_chunk, "rmsprop")
 
 
 def _fused_super_rmsprop(params, grads, square_avgs, bufs, *, views, lr, alpha, eps, momentum, sigma, applied_sigma,

@@ -141,9 +141,10 @@ SuperSGD.__doc__ = r"""Implements gradient descent with super-accelerated moment
             gradient is taken at the look-ahead point like the rest (default: 0).
         maximize (bool, optional): maximize the objective instead of minimizing (default: False).
         foreach (bool, optional): use the multi-tensor implementation (default: None).
-        fused (bool, optional): use the fused implementation, one compiled pass over memory
-            per tensor (default: None).  ``foreach=None, fused=None`` picks torch's default:
-            foreach on CUDA, the single-tensor loop on the CPU; see
+        fused (bool, optional): use the fused implementation, one pass over memory: a C++
+            kernel for all tensors on the CPU, compiled (Inductor) kernels on CUDA (default:
+            None).  ``foreach=None, fused=None`` picks torch's default: foreach on CUDA, the
+            single-tensor loop on the CPU; see
             :func:`superaccel.optim._core.select_implementation` for why fused is opt-in.
 
     Example:
@@ -245,7 +246,7 @@ def _fused_sgd_chunk(tensor_lists: list[list[Tensor]], coefficients: Tensor, *fl
         _fused_sgd_update(*tensors, coefficients[index], *flags)
 
 
-_FUSED_SGD = FusedKernel(_fused_sgd_chunk)
+_FUSED_SGD = FusedKernel(_fused_sgd_chunk, "sgd")
 
 
 def _fused_super_sgd(params, grads, bufs, *, views, lr, momentum, sigma, applied_sigma, weight_decay, maximize):

@@ -1,0 +1,74 @@
+"""The fused CPU kernels (``csrc/fused_cpu.cpp``), built on first use.
+
+``fused=True`` on the CPU runs one C++ pass over all of a parameter list's tensors per step.
+It is built with torch's C++ extension loader (a C++ compiler and ``ninja``, about a minute
+once per machine; torch keeps the build in ``TORCH_EXTENSIONS_DIR``, by default
+``~/.cache/torch_extensions``, and rebuilds it when the source changes).  Where it cannot be
+built, ``fused=True`` warns once and falls back to the compiled (Inductor) kernels that
+CUDA uses, which are correct and only slower on the CPU for models with many tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+SOURCE = Path(__file__).resolve().parent / "csrc" / "fused_cpu.cpp"
+
+# vector instructions the build may use, by torch's reading of this CPU (part of the build's
+# name, so that a cache shared by different machines never loads code a CPU cannot run)
+_ISA_FLAGS = {
+    "AVX512": ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw", "-mavx2", "-mfma"],
+    "AVX2": ["-mavx2", "-mfma"],
+}
+
+_module: ModuleType | None = None
+_failed = False
+_enabled = True
+
+
+def load() -> ModuleType | None:
+    """The built kernels, or ``None`` where they are switched off or cannot be built."""
+    global _module, _failed
+    if _module is not None or _failed or not _enabled:
+        return _module if _enabled else None
+    capability = torch.backends.cpu.get_cpu_capability()
+    isa = capability if capability in _ISA_FLAGS else "default"
+    try:
+        from torch.utils.cpp_extension import load as load_extension
+
+        _module = load_extension(
+            name=f"superaccel_fused_cpu_{isa.lower()}",
+            sources=[str(SOURCE)],
+            # -fno-math-errno lets the compiler vectorize sqrt; no -ffast-math, which would
+            # change results and the handling of NaN and inf
+            extra_cflags=["-O3", "-fopenmp", "-fno-math-errno", *_ISA_FLAGS.get(isa, [])],
+            extra_ldflags=["-fopenmp"],
+        )
+    except Exception as error:  # no compiler, no ninja, no setuptools, a failed build
+        _failed = True
+        warnings.warn(
+            f"superaccel: the fused CPU kernel could not be built ({type(error).__name__}: {error}); "
+            "fused=True uses the compiled (Inductor) kernel instead, which is slower for models with many "
+            "tensors. It needs a C++ compiler and ninja (pip install ninja).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return _module
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Run ``fused=True`` on the CPU through the compiled (Inductor) kernels, the CUDA path
+    (for tests and benchmarks of that path on a machine without a GPU)."""
+    global _enabled
+    previous, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = previous

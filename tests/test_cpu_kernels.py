@@ -1,0 +1,81 @@
+"""The fused CPU kernels (superaccel/optim/csrc/fused_cpu.cpp): what runs, and what happens
+where they cannot be built.  Their arithmetic is tested with every other implementation
+(the "fused" implementation in optim_db.py: oracle, torch equivalences, dtypes, state)."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+import torch
+
+from superaccel.optim import _cpu_kernels
+
+from .optim_db import native_db, optims
+
+NAMES = {"SuperSGD": "sgd", "SuperRMSprop": "rmsprop", "SuperAdam": "adam", "SuperAdamW": "adam"}
+
+
+class CountingKernels:
+    """The built module, counting calls and the tensors each call was given."""
+
+    def __init__(self, module) -> None:
+        self.module, self.calls = module, []
+
+    def __getattr__(self, name):
+        kernel = getattr(self.module, name)
+
+        def counted(lists, rows, *flags):
+            self.calls.append((name, len(lists[0])))
+            return kernel(lists, rows, *flags)
+
+        return counted
+
+
+@optims(native_db)
+def test_a_fused_cpu_step_is_one_kernel_call_for_all_tensors(info, monkeypatch):
+    module = _cpu_kernels.load()
+    assert module is not None, "the C++ kernels did not build on this machine"
+    counting = CountingKernels(module)
+    monkeypatch.setattr(_cpu_kernels, "_module", counting)
+    model = torch.nn.Sequential(*[torch.nn.Linear(3, 3) for _ in range(10)])  # 20 tensors
+    opt = info.make(model.parameters(), fused=True)
+    for _ in range(3):
+        opt.zero_grad()
+        model(torch.ones(2, 3)).sum().backward()
+        opt.step()
+    assert counting.calls == [(NAMES[info.name], 20)] * 3
+
+
+def test_a_kernel_that_cannot_be_built_falls_back_to_the_compiled_one(monkeypatch, tmp_path):
+    monkeypatch.setattr(_cpu_kernels, "SOURCE", tmp_path / "missing.cpp")
+    monkeypatch.setattr(_cpu_kernels, "_module", None)
+    monkeypatch.setattr(_cpu_kernels, "_failed", False)
+    with pytest.warns(RuntimeWarning, match="fused CPU kernel could not be built.*pip install ninja"):
+        assert _cpu_kernels.load() is None
+    assert _cpu_kernels.load() is None  # warned once, not tried again
+
+    info = next(i for i in native_db if i.name == "SuperAdam")
+    results = []
+    for kwargs in ({"fused": True}, {"foreach": True}):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 2).double()
+        opt = info.make(model.parameters(), sigma=2.0, **kwargs)
+        for _ in range(5):
+            opt.zero_grad()
+            model(torch.ones(4, 3, dtype=torch.float64)).square().sum().backward()
+            opt.step()
+        results.append([p.detach().clone() for p in model.parameters()])
+    for fused, foreach in zip(*results, strict=True):
+        torch.testing.assert_close(fused, foreach, rtol=1e-12, atol=1e-12)
+
+
+def test_the_kernel_source_ships_in_the_wheel(tmp_path):
+    import subprocess
+    import sys
+
+    root = _cpu_kernels.SOURCE.parents[3]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path)], check=True, timeout=300)
+    (wheel,) = tmp_path.glob("superaccel-*.whl")
+    assert "superaccel/optim/csrc/fused_cpu.cpp" in zipfile.ZipFile(wheel).namelist()
