@@ -11,6 +11,9 @@ CUDA uses, which are correct and only slower on the CPU for models with many ten
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +42,7 @@ def load() -> ModuleType | None:
         return _module if _enabled else None
     capability = torch.backends.cpu.get_cpu_capability()
     isa = capability if capability in _ISA_FLAGS else "default"
+    _find_ninja()
     try:
         from torch.utils.cpp_extension import load as load_extension
 
@@ -53,13 +57,27 @@ def load() -> ModuleType | None:
     except Exception as error:  # no compiler, no ninja, no setuptools, a failed build
         _failed = True
         warnings.warn(
-            f"superaccel: the fused CPU kernel could not be built ({type(error).__name__}: {error}); "
+            f"superaccel: the fused CPU kernel could not be built ({type(error).__name__}: {_tail(error)}); "
             "fused=True uses the compiled (Inductor) kernel instead, which is slower for models with many "
             "tensors. It needs a C++ compiler and ninja (pip install ninja).",
             RuntimeWarning,
             stacklevel=3,
         )
     return _module
+
+
+def _tail(error: Exception, lines: int = 3) -> str:
+    """The end of an error's message: a failed build's last lines say what was missing."""
+    text = [line for line in str(error).splitlines() if line.strip()]
+    return " / ".join(text[-lines:])
+
+
+def _find_ninja() -> None:
+    """torch's loader runs ``ninja`` from PATH; a virtual environment's own (``pip install
+    ninja``) is not on it unless the environment is activated: put it there."""
+    scripts = Path(sys.executable).parent
+    if shutil.which("ninja") is None and shutil.which("ninja", path=str(scripts)) is not None:
+        os.environ["PATH"] = os.pathsep.join([str(scripts), os.environ.get("PATH", "")])
 
 
 @contextlib.contextmanager
