@@ -4,6 +4,8 @@ where they cannot be built.  Their arithmetic is tested with every other impleme
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -71,9 +73,6 @@ def test_a_kernel_that_cannot_be_built_falls_back_to_the_compiled_one(monkeypatc
 
 
 def test_the_kernel_source_ships_in_the_wheel(tmp_path):
-    import subprocess
-    import sys
-
     root = _cpu_kernels.SOURCE.parents[3]
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(tmp_path)], check=True, timeout=300)

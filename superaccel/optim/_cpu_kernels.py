@@ -1,7 +1,7 @@
 """The fused CPU kernels (``csrc/fused_cpu.cpp``), built on first use.
 
 ``fused=True`` on the CPU runs one C++ pass over all of a parameter list's tensors per step.
-It is built with torch's C++ extension loader (a C++ compiler and ``ninja``, about a minute
+It is built with torch's C++ extension loader (a C++ compiler and ``ninja``, about 30 s
 once per machine; torch keeps the build in ``TORCH_EXTENSIONS_DIR``, by default
 ``~/.cache/torch_extensions``, and rebuilds it when the source changes).  Where it cannot be
 built, ``fused=True`` warns once and falls back to the compiled (Inductor) kernels that
@@ -38,8 +38,8 @@ _enabled = True
 def load() -> ModuleType | None:
     """The built kernels, or ``None`` where they are switched off or cannot be built."""
     global _module, _failed
-    if _module is not None or _failed or not _enabled:
-        return _module if _enabled else None
+    if not _enabled or _failed or _module is not None:
+        return _module if _enabled else None  # None after a failed build
     capability = torch.backends.cpu.get_cpu_capability()
     isa = capability if capability in _ISA_FLAGS else "default"
     _find_ninja()

@@ -85,18 +85,20 @@ class FusedKernel:
         ``tensor_lists[1]`` holds the gradients, new every step; the flat views of the other
         (persistent) tensors are kept in ``views`` (a dict of the caller's) and checked
         against the tensors' addresses before use.  ``flags`` are structural choices (such
-        as ``maximize``) passed to ``chunk_fn`` as constants.  Returns the indices of the
-        parameters it left alone (non-contiguous or with fewer than 2 elements): the caller
-        updates them on the single-tensor path.
+        as ``maximize``) passed to ``chunk_fn`` as constants.  On the CPU, outside
+        ``torch.compile``, the lists go to the C++ kernel ``cpu_name`` instead (one call, no
+        views).  Returns the indices of the parameters it left alone (non-contiguous, or with
+        fewer than 2 elements on the compiled path): the caller updates them on the
+        single-tensor path.
         """
         distributed = hasattr(tensor_lists[0][0], "to_local")
         persistent = [[t.to_local() for t in ts] if distributed else ts
                       for ts in (tensor_lists[0], *tensor_lists[2:])]
         grads = [g.to_local() for g in tensor_lists[1]] if distributed else tensor_lists[1]
+        shared = not isinstance(rows[0], (list, tuple))
         if persistent[0][0].device.type == "cpu" and not torch.compiler.is_compiling():
             cpu_kernels = _cpu_kernels.load()
             if cpu_kernels is not None:
-                shared = not isinstance(rows[0], (list, tuple))
                 return getattr(cpu_kernels, self.cpu_name)([persistent[0], grads, *persistent[1:]],
                                                            [rows] if shared else rows, *flags)
         key = tuple(map(id, tensor_lists[0]))
@@ -117,7 +119,6 @@ class FusedKernel:
         if not fused:
             return skipped
         flat_lists = [flat_persistent[0], [_flat(g) for g in flat_grads], *flat_persistent[1:]]
-        shared = not isinstance(rows[0], (list, tuple))
         row_list = rows if shared else [rows[i] for i in fused]
         if torch.compiler.is_compiling():  # inside a compiled step: one traced call, no chunks
             self.chunk_fn(flat_lists, _coefficients([row_list] * len(fused) if shared else row_list,
