@@ -102,20 +102,21 @@ def _is_auto(value: Any, name: str = "sigma") -> bool:
 
 class AutoSigmaState(NamedTuple):
     """The estimator of ``sigma="auto"``: σ, the smoothed and the largest curvature seen,
-    and the two sums the next step's secant needs."""
+    and the two sums and the cosine the next step's secant needs."""
 
     sigma: jax.Array
     low: jax.Array
     high: jax.Array
     projection: jax.Array
     displacement: jax.Array
+    cosine: jax.Array  # |cos(Δφ, b)| of the displacement the next secant divides by
     estimated: jax.Array  # low and high hold an estimate
     primed: jax.Array  # projection and displacement hold the previous step's sums
 
 
 def _auto_init(momentum: Any) -> AutoSigmaState:
     zero = _float(0.0)
-    return AutoSigmaState(_float(momentum), zero, zero, zero, zero, jnp.array(False), jnp.array(False))
+    return AutoSigmaState(_float(momentum), zero, zero, zero, zero, zero, jnp.array(False), jnp.array(False))
 
 
 def _rate(k_eta: jax.Array, g: Any, sigma: jax.Array) -> jax.Array:
@@ -141,7 +142,7 @@ def _minimax_sigma(points: jax.Array, g: Any) -> jax.Array:
 def _auto_step(auto: AutoSigmaState, q, n, b, *, g, c, eta, undo) -> AutoSigmaState:
     """``auto_sigma.choose_sigma``: the secant, the range, σ, and the next step's sums."""
     h = (q - auto.projection) / jnp.where(auto.displacement == 0, 1.0, auto.displacement)
-    ok = auto.primed & (auto.displacement != 0) & jnp.isfinite(h) & (h > 0)
+    ok = auto.primed & (auto.displacement != 0) & (auto.cosine >= auto_sigma.MIN_COSINE) & jnp.isfinite(h) & (h > 0)
     smoothing, decay = auto_sigma.SMOOTHING, auto_sigma.HIGH_DECAY
     high = jnp.where(ok, jnp.where(auto.estimated, jnp.maximum(h, decay * auto.high), h), auto.high)
     low = jnp.where(ok, jnp.where(auto.estimated, smoothing * auto.low + (1 - smoothing) * h, h), auto.low)
@@ -154,8 +155,13 @@ def _auto_step(auto: AutoSigmaState, q, n, b, *, g, c, eta, undo) -> AutoSigmaSt
     sigma = jnp.where(estimated, moved, auto.sigma)
     cross = g * b + c * q
     norm = g * g * b + 2 * g * c * q + c * c * n
-    return AutoSigmaState(_float(sigma), _float(low), _float(high), _float(g * q + c * n),
-                          _float(undo * cross - (1 + sigma) * eta * norm), estimated, jnp.array(True))
+    lookahead = (1 + sigma) * eta
+    displacement = undo * cross - lookahead * norm
+    squared = undo**2 * b - 2 * undo * lookahead * cross + lookahead**2 * norm
+    product = squared * norm
+    cosine = jnp.where(product > 0, jnp.abs(displacement) / jnp.sqrt(jnp.where(product > 0, product, 1.0)), 0.0)
+    return AutoSigmaState(_float(sigma), _float(low), _float(high), _float(g * q + c * n), _float(displacement),
+                          _float(cosine), estimated, jnp.array(True))
 
 
 def _sums(xs: Any, buffers: Any, denominators: Any = None) -> tuple[jax.Array, jax.Array, jax.Array]:

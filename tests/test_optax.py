@@ -15,6 +15,8 @@ import jax.numpy as jnp  # noqa: E402
 import superaccel  # noqa: E402
 from superaccel import optax as sax  # noqa: E402
 from superaccel import theory  # noqa: E402
+from superaccel.optim import auto_sigma  # noqa: E402
+from superaccel.problems import IllConditionedQuadratic  # noqa: E402
 
 from . import oracle  # noqa: E402
 
@@ -302,6 +304,23 @@ def test_auto_sigma_follows_the_torch_estimator(problem, name):
     assert float(state.auto.sigma) == pytest.approx(optimizer.param_groups[0]["sigma"], abs=0.01)
     assert float(state.auto.sigma) != pytest.approx(0.9)  # it moved
     np.testing.assert_allclose(joined(params), np.concatenate([p.detach().numpy() for p in tparams]), atol=1e-3)
+
+
+def test_auto_sigma_keeps_the_cosine_guards_bound():
+    """tests/test_auto_sigma.py's bound on the largest curvature kept, on a run where the
+    estimator without the guard keeps 7.4·λ_max."""
+    quadratic = IllConditionedQuadratic(dim=30, condition_number=10.0, seed=3)
+    hessian = jnp.asarray(quadratic.matrix)
+    transformation = sax.super_sgd(0.1, momentum=0.9, sigma="auto")
+    params = jnp.asarray(quadratic.start())
+    state = transformation.init(params)
+    step = jax.jit(lambda p, s: transformation.update(hessian @ p, s, p))
+    highest = 0.0
+    for _ in range(200):
+        updates, state = step(params, state)
+        params = optax.apply_updates(params, updates)
+        highest = max(highest, float(state.auto.high))
+    assert 0 < highest <= quadratic.eigenvalues.max() / auto_sigma.MIN_COSINE * (1 + 1e-9)
 
 
 def test_auto_sigma_works_under_inject_hyperparams_and_eval_params(problem):
