@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.time_to_target
 	$(PY) -m benchmarks.make_docs
 
-# The sigma="auto" ablation (about 20 minutes) on the learning rates `make bench` chose, and
+# The sigma="auto" ablation (about 6 minutes on 2 cores) on the learning rates `make bench` chose, and
 # docs/auto_sigma.md.
 bench-auto-sigma: $(STAMP)
 	$(PY) -m benchmarks.auto_sigma

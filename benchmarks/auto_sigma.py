@@ -10,6 +10,8 @@ measured at θ; the auto runs record σ at every evaluation.  The 5 → 2 schedu
 
     python -m benchmarks.auto_sigma            # writes benchmarks/results/auto_sigma.json
     python -m benchmarks.auto_sigma --quick
+    python -m benchmarks.auto_sigma --seeds 0 1 2 --out /tmp/dev.json     # the tuning seeds
+    python -m benchmarks.auto_sigma --variants auto --out /tmp/auto.json   # only the auto rule
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -64,12 +67,15 @@ def optimizers_of(task: Task) -> dict[str, str]:
     return {"SuperSGD": "SuperSGD (g = 0.9)", "SuperAdam": "SuperAdam"}
 
 
-def chosen_lr(task: Task, family: str, quick: bool) -> float:
+def chosen(task: Task, family: str, quick: bool) -> tuple[float, str | None]:
+    """The lr the tuning protocol chose for ``family`` and the σ it chose with it (None, and
+    the middle of the lr grid, where the task has no time-to-target result)."""
     path = results_directory(quick) / f"{task.name}.json"
     if path.exists():
-        return json.loads(path.read_text())["families"][family]["chosen"]["lr"]
+        config = json.loads(path.read_text())["families"][family]["chosen"]
+        return config["lr"], config["setting"]
     grid = task.sgd_lrs if family.startswith("SuperSGD") else task.adam_lrs
-    return grid[len(grid) // 2]
+    return grid[len(grid) // 2], None
 
 
 def run_variant(job: Job) -> dict[str, Any]:
@@ -95,19 +101,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(REPORT_SEEDS),
+                        help="seeds of every variant (default: the protocol's report seeds)")
+    parser.add_argument("--variants", nargs="+", choices=[v.name for v in VARIANTS],
+                        default=[v.name for v in VARIANTS], metavar="VARIANT",
+                        help=f"variants to run, of {', '.join(repr(v.name) for v in VARIANTS)} (default: all)")
+    parser.add_argument("--out", type=Path, help="where to write the JSON (default: benchmarks/results/)")
     args = parser.parse_args(argv)
+    if len(args.variants) < len(VARIANTS) and args.out is None:
+        parser.error("--variants needs --out: docs/auto_sigma.md is generated from a run of every variant")
     prepare_data()
     start = time.perf_counter()
     suite = tasks(args.quick)
-    jobs = [Job(task.name, args.quick, optimizer, chosen_lr(task, family, args.quick), variant, seed)
-            for task in suite for optimizer, family in optimizers_of(task).items()
-            for variant in VARIANTS for seed in REPORT_SEEDS]
+    tuned = {(task.name, optimizer): chosen(task, family, args.quick)
+             for task in suite for optimizer, family in optimizers_of(task).items()}
+    jobs = [Job(task.name, args.quick, optimizer, tuned[task.name, optimizer][0], variant, seed)
+            for task in suite for optimizer in optimizers_of(task)
+            for variant in VARIANTS if variant.name in args.variants for seed in args.seeds]
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_worker) as pool:
         outcomes = list(pool.map(run_variant, jobs))
     results: dict[str, dict[str, Any]] = {}
     for job, outcome in zip(jobs, outcomes, strict=True):
-        entry = results.setdefault(job.task, {}).setdefault(job.optimizer, {"lr": job.lr, "variants": {}})
+        entry = results.setdefault(job.task, {}).setdefault(
+            job.optimizer, {"lr": job.lr, "tuned_sigma": tuned[job.task, job.optimizer][1], "variants": {}})
         entry["variants"].setdefault(job.variant.name, []).append(
             {k: outcome[k] for k in ("reached_at", "train_seconds", "diverged", "final_metric")}
             | {"sigmas": outcome.get("sigmas")})
@@ -116,12 +133,12 @@ def main(argv: list[str] | None = None) -> int:
             steps = {v: [r["reached_at"] for r in runs] for v, runs in entry["variants"].items()}
             print(f"{name:<20} {optimizer:<10} lr {entry['lr']:g}: " + "; ".join(f"{v} {s}" for v, s in steps.items()),
                   flush=True)
-    payload = {"config": {"quick": args.quick, "seeds": REPORT_SEEDS, "fixed": FIXED, "torch": torch.__version__,
+    payload = {"config": {"quick": args.quick, "seeds": args.seeds, "fixed": FIXED, "torch": torch.__version__,
                           "seconds": time.perf_counter() - start,
                           "command": " ".join(["python -m benchmarks.auto_sigma", *(argv or sys.argv[1:])])},
                "tasks": results, "descriptions": {task.name: task.description for task in suite},
                "max_steps": {task.name: task.max_steps for task in suite}}
-    out = RESULTS / ("auto_sigma_quick.json" if args.quick else "auto_sigma.json")
+    out = args.out or RESULTS / ("auto_sigma_quick.json" if args.quick else "auto_sigma.json")
     write_atomically(out, lambda tmp: tmp.write_text(json.dumps(payload, indent=1)))
     print(f"wrote {out} ({payload['config']['seconds']:.0f} s)")
     return 0

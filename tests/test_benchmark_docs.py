@@ -96,8 +96,8 @@ def auto_sigma_json():
                "auto": runs([None, 40, 41], diverged=(0,)), "5 → 2": runs([25, 26, 27])}
     return {"config": {"quick": True, "seeds": [3, 4, 5], "fixed": [0.9, 2, 4], "torch": "2.13", "seconds": 30,
                        "command": "python -m benchmarks.auto_sigma --quick"},
-            "tasks": {"quadratic-k100": {"SuperSGD": {"lr": 1.0, "variants": close},
-                                         "SuperAdam": {"lr": 0.3, "variants": failing}}},
+            "tasks": {"quadratic-k100": {"SuperSGD": {"lr": 1.0, "tuned_sigma": "1", "variants": close},
+                                         "SuperAdam": {"lr": 0.3, "tuned_sigma": "1", "variants": failing}}},
             "max_steps": {"quadratic-k100": 300}}
 
 
@@ -110,6 +110,11 @@ def test_auto_sigma_page_scores_auto_against_the_best_fixed_sigma(tmp_path, monk
     # a missed seed counts as infinitely many steps: auto's score is 41, σ = 2's 21
     assert "| — (2/3 reached) | **26** [25–27] | σ = 2 | 1.95 ✗ |" in text
     assert "deterministic quadratics and regression (full gradients): 1 of 2 (quadratic-k100 SuperSGD 1.05" in text
+    # every variant against the same bar: σ = 2 is the best on both rows, 5 → 2 within 1.1x on neither
+    # (26/21 = 1.24), σ = 4 only 2/3 reached on one row and none on the other
+    assert ("rule of its own (rows within 1.1× of the best fixed σ): σ = 0.9 0, σ = 2 2, σ = 4 0, auto 1, "
+            "5 → 2 0 of 2. Each lr is the one the tuning protocol chose together with a σ (docs/benchmarks.md), "
+            "which favours that σ: σ = 1 on 2.") in text
 
 
 def test_auto_sigma_rows_count_a_run_only_auto_finished_as_a_pass():
