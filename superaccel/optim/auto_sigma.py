@@ -71,7 +71,8 @@ within the 300-step budget; auto, which has no estimate before its third step, n
 Starting auto at σ = 2 instead of Nesterov's g helps there (246) and costs elsewhere
 (8 of 17 rows on seeds 0–2, against 11).
 
-Tried on the tuning seeds 0–2 and not kept: that start; the tolerant minimax above (12, 11,
+Tried on the tuning seeds 0–2 and not kept: that start; σ set to the first estimate's σ
+without smoothing (11 of 17; mnist-30-fullbatch seed 0: 238 steps); the tolerant minimax above (12, 11,
 11 of 17 rows for 5, 10, 20%); the smallest σ within 5% of the minimax rate (10 of 17); σ*
 of the stiffest curvature alone (12 of 17, but on a quadratic of known spectrum 1 − ρ = 0.040
 against the minimax σ's 0.055, where 10% less is allowed); a ratio of averaged numerators and denominators
