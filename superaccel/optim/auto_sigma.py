@@ -23,7 +23,8 @@ norms, and with the safeguards YellowFin lacked (its users met NaNs and divergen
   deterministic quadratics: up to 7.4·λ_max, and one such estimate held σ near 0 for the rest
   of the run, since the largest estimate is remembered).  So an estimate counts only where
   :math:`|\cos(\Delta\phi_{t-1}, b_{t-1})| \ge 1/2`, which bounds it by 2·λ_max on a
-  quadratic; on the benchmark tasks this drops under 1% of the estimates.
+  quadratic; on the benchmark tasks it drops 49 of 5088 estimates (seed 3; at most 6 of 108 on
+  one task).
   Everything in it follows from three sums over the current step,
   :math:`\langle x_t, b_{t-1}\rangle`, :math:`\lVert x_t\rVert^2` and
   :math:`\lVert b_{t-1}\rVert^2`, and three scalars kept from the step before (the algebra is in
