@@ -61,9 +61,16 @@ the bar is 80%.  Where it goes wrong:
   this task's time to a target want different σ from the same range.
 - The language model misses its target at σ ≈ 2–2.5 (σ* of its estimated kη ≈ 0.3–0.45,
   and up to 4 during warm-up) where fixed σ ≤ 2 reaches it; capped at 2.2, auto reaches it
-  as σ = 2 does (seeds 0–2).  The theory's σ* is a little high for it; one unmeasured
-  explanation is that the buffer averages out the oscillating stiff directions, so a secant
-  along it underestimates the stiff end.
+  as σ = 2 does (seeds 0–2).  The theory's σ* is a little high for it.
+- The estimate is not what fails.  Against the top eigenvalue of the Hessian (power
+  iteration on the current batch, seed 3, SuperSGD): mnist-30-fullbatch kη 0.06–0.10 where
+  the estimator's largest is 0.13–0.15; cnn-mnist 0.17–0.47 against 0.50–0.70; logistic
+  regression 0.54–0.57 against 0.54–0.56 from step 15 (at step 5, 2.7 against 0.56).  On the
+  CNN the theory's σ* of the true top curvature, ≈ 2, is too large: σ = 2 reaches the target on
+  none of the seeds 3–5, σ = 0.9 on two.  The map of Eq. (5) has no gradient noise, and
+  the mini-batch tasks prefer less look-ahead than it does.  (For Adam the preconditioned
+  Hessian's top eigenvalue is set by coordinates with v̂ ≈ 0, kη ≈ 10³ on the language model,
+  so there is no such reference.)
 
 Most targets are reached in 20–300 steps, so the first steps weigh as much as any rate: on
 mnist-30-fullbatch (SuperSGD, seed 0) σ = 3.5 throughout reaches the target in 214 steps,
