@@ -375,7 +375,8 @@ def auto_sigma_page(data: dict, figure: Path | None) -> str:
         "(docs/benchmarks.md), which favours that σ: " + _tuned_sigmas(rows) + ".",
         "- σ = 2 stays the default; `sigma=\"auto\"` is opt-in."
         + ("" if bar_met and not misses else " The rows marked ✗ below are where the data say auto does "
-           "not (yet) do the job: keep a fixed σ there."),
+           "not (yet) do the job: keep a fixed σ there. What goes wrong there, measured, and the rules "
+           "tried and not kept: the design note in `superaccel/optim/auto_sigma.py`."),
         "",
         "| task | optimizer | lr | " + " | ".join(variants) + " | best fixed | auto / best |",
         "|---|---|---|" + "---|" * len(variants) + "---|---|",
