@@ -38,7 +38,7 @@ norms, and with the safeguards YellowFin lacked (its users met NaNs and divergen
   geometrically), bounded to :math:`[0, \sigma_{max}]` (8 by default: the paper saw spurious
   attractors from σ ≈ 4 on a nonlinear landscape; the bound only cuts off what the theory
   would choose for very flat directions), and moved 30% of the way towards it each step, so
-  it changes smoothly.  Until the first estimate (two steps) σ = g, Nesterov.
+  it changes smoothly.  The first step, before any estimate, uses σ = g, Nesterov.
 - **Distributed.**  The three sums run over all parameters; with FSDP2 the
   sharded parameters' partial sums are all-reduced, with DDP the gradients are already equal
   on every rank.  So every rank computes the same σ, deterministically.
@@ -79,17 +79,17 @@ the bar is 80%.  Where it goes wrong:
 Most targets are reached in 20–300 steps, so the first steps weigh as much as any rate: on
 mnist-30-fullbatch (SuperSGD, seed 0) σ = 3.5 throughout reaches the target in 214 steps,
 σ = 0.9 for the first step and 3.5 after it in 232, a ramp from 0.9 to 3.5 over 5 steps not
-within the 300-step budget; auto, which has no estimate before its third step, needs 292.
+within the 300-step budget; auto, which has no estimate before its second step, needs 292.
 Starting auto at σ = 2 instead of Nesterov's g helps there (246) and costs elsewhere
 (8 of 17 rows on seeds 0–2, against 11).
 
 Tried on the tuning seeds 0–2 and not kept: that start; σ set to the first estimate's σ
-without smoothing (11 of 17; mnist-30-fullbatch seed 0: 238 steps); the tolerant minimax above (12, 11,
-11 of 17 rows for 5, 10, 20%); the smallest σ within 5% of the minimax rate (10 of 17); σ*
-of the stiffest curvature alone (12 of 17, but on a quadratic of known spectrum 1 − ρ = 0.040
-against the minimax σ's 0.055, where 10% less is allowed); a ratio of averaged numerators and denominators
-instead of an average of ratios (fails the known-spectrum test).  Hence opt-in; σ = 2 stays
-the default.
+without smoothing (11 of 17; mnist-30-fullbatch seed 0: 238 steps); the tolerant minimax above
+(12, 11, 11 of 17 rows for 5, 10, 20%); the smallest σ within 5% of the minimax rate (10 of
+17); σ* of the stiffest curvature alone (12 of 17, but on a quadratic of known spectrum 1 − ρ
+= 0.040 against the minimax σ's 0.055, where 10% less is allowed); a ratio of averaged
+numerators and denominators instead of an average of ratios (fails the known-spectrum test).
+Hence opt-in; σ = 2 stays the default.
 """
 
 from __future__ import annotations
