@@ -56,6 +56,8 @@ __all__ = [
     "iteration_matrix",
     "spectral_radius",
     "relaxation_time",
+    "stationary_loss",
+    "largest_stable_k_eta",
     "exact_sigma_star",
     "optimal_rate",
     "positive_sigma_star_threshold",
@@ -157,6 +159,29 @@ def relaxation_time(rate):
     rate = np.asarray(rate, dtype=float)
     with np.errstate(divide="ignore"):
         return np.where(rate < 1, -1 / np.log(np.where(rate < 1, rate, 0.5)), np.inf)
+
+
+def stationary_loss(k_eta: float, g: float, sigma: float) -> float:
+    r"""E[L] once Eq. (5)'s map has forgotten its start, when the gradient carries additive
+    noise, :math:`k\phi + \xi` with :math:`\operatorname{Var}\xi = s^2`; in units of
+    :math:`\eta s^2`, inf where the map is unstable.
+
+    The noise enters θ and m alike (:math:`-\eta\xi`), so the stationary covariance of
+    :math:`(\theta^{(i)}, m^{(i-1)})` solves the discrete Lyapunov equation
+    :math:`\Sigma = A\Sigma A^T + \eta^2 s^2 \mathbf{1}\mathbf{1}^T` with A of
+    :func:`iteration_matrix`, and :math:`E[L] = \tfrac12 k\Sigma_{\theta\theta}`.  For plain
+    SGD (g = σ = 0) this is the textbook :math:`1/(2(2 - k\eta))`.
+    """
+    if spectral_radius(k_eta, g, sigma) >= 1:
+        return math.inf
+    unit = scipy.linalg.solve_discrete_lyapunov(iteration_matrix(k_eta, g, sigma), np.ones((2, 2)))
+    return 0.5 * k_eta * float(unit[0, 0])
+
+
+def largest_stable_k_eta(g: float, sigma: float) -> float:
+    """The kη above which Eq. (5)'s map diverges, 2(1 + g)/(1 + 2σ): where its characteristic
+    polynomial has the root −1 (for g, σ ≥ 0)."""
+    return 2 * (1 + g) / (1 + 2 * sigma)
 
 
 def exact_sigma_star(k_eta, g):

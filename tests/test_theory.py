@@ -157,3 +157,36 @@ def test_qhm_conversion_errors_name_the_value():
         theory.to_qhm(0.1, 0, 1.0)
     with pytest.raises(ValueError, match="Invalid nu value: 1.5"):
         theory.from_qhm(0.1, 0.9, 1.5)
+
+
+@pytest.mark.parametrize("k_eta", [0.01, 0.3, 1.5])
+def test_stationary_loss_of_plain_sgd_is_the_textbook_value(k_eta):
+    assert theory.stationary_loss(k_eta, 0.0, 0.0) == pytest.approx(1 / (2 * (2 - k_eta)), rel=1e-12)
+
+
+@pytest.mark.parametrize("k_eta, g, sigma", [(0.3, 0.9, 2.0), (0.05, 0.9, 0.0), (0.05, 0.9, 8.0)])
+def test_stationary_loss_matches_a_simulation_of_the_noisy_iteration(k_eta, g, sigma):
+    """Eq. (5) written out with a noisy gradient, k = 1, η s = 1: many chains, long past their
+    relaxation time; the mean of ½θ²/η against the Lyapunov solution."""
+    rng = np.random.default_rng(0)
+    eta = k_eta  # k = 1
+    chains, burn_in, steps = 4000, 1500, 1500
+    theta, m = np.zeros(chains), np.zeros(chains)
+    total = 0.0
+    for step in range(burn_in + steps):
+        noise = rng.standard_normal(chains)  # s = 1/η, so that η·s = 1
+        m = g * m - eta * ((theta + sigma * m) + noise / eta)
+        theta = theta + m
+        if step >= burn_in:
+            total += float(np.mean(0.5 * theta**2))
+    measured = total / steps * eta  # E[½kθ²] / (η s²) with k = 1, η s² = 1/η
+    assert measured == pytest.approx(theory.stationary_loss(k_eta, g, sigma), rel=0.03)
+
+
+@pytest.mark.parametrize("g", [0.5, 0.9])
+@pytest.mark.parametrize("sigma", [0.0, 0.9, 2.0, 8.0])
+def test_largest_stable_k_eta_is_where_the_spectral_radius_reaches_one(g, sigma):
+    limit = theory.largest_stable_k_eta(g, sigma)
+    below, above = (theory.spectral_radius(limit * factor, g, sigma) for factor in (1 - 1e-6, 1 + 1e-6))
+    assert below < 1 <= above
+    assert theory.stationary_loss(limit * 1.01, g, sigma) == math.inf
