@@ -36,10 +36,11 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.time_to_target
 	$(PY) -m benchmarks.make_docs
 
-# The sigma="auto" ablation (about 6 minutes on 2 cores) on the learning rates `make bench` chose, and
-# docs/auto_sigma.md.
+# The sigma="auto" ablation (about 6 minutes on 2 cores) on the learning rates `make bench` chose,
+# the measurements behind its design note (seconds), and docs/auto_sigma.md.
 bench-auto-sigma: $(STAMP)
 	$(PY) -m benchmarks.auto_sigma
+	$(PY) -m benchmarks.auto_sigma_diagnostics
 	$(PY) -m benchmarks.make_docs
 
 # A few minutes; prints the tables instead of rewriting docs/benchmarks.md. CI does not run it.

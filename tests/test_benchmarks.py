@@ -14,6 +14,7 @@ from benchmarks import families as families_module
 from benchmarks.families import LrScale, OvershootAdamW, families
 from benchmarks.tasks import Suite, tasks
 from benchmarks.time_to_target import Config, Job, choose, grid, median_score, run_job, summary
+from superaccel.problems import IllConditionedQuadratic
 from superaccel.problems.noisy_quadratic import QuadraticDeep, haar_rotation
 
 
@@ -226,3 +227,12 @@ def test_auto_sigma_ablation_runs_every_variant_and_records_the_auto_trajectory(
     assert all("sigmas" not in outcome for variant, outcome in runs.items() if variant != "auto")
     # the variants are different runs: σ = 8 is far slower than σ = 2 here (docs/auto_sigma.md)
     assert runs["σ = 8"]["reached_at"] is None or runs["σ = 8"]["reached_at"] > runs["σ = 2"]["reached_at"]
+
+
+def test_the_diagnostics_power_iteration_finds_the_largest_hessian_eigenvalue():
+    from benchmarks.auto_sigma_diagnostics import top_hessian_eigenvalue
+
+    problem = IllConditionedQuadratic(dim=12, condition_number=50.0, largest=3.0, seed=0)
+    theta = torch.tensor(problem.start(), requires_grad=True)
+    found = top_hessian_eigenvalue(problem.loss(theta), [theta], torch.Generator().manual_seed(0))
+    assert found == pytest.approx(3.0, rel=1e-3)

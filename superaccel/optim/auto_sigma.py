@@ -48,7 +48,8 @@ norms, and with the safeguards YellowFin lacked (its users met NaNs and divergen
 For ½kθ² the estimate is exact, so σ converges to the exact σ*(kη) and the rate to
 :math:`|1 - \sqrt{k\eta}|`.
 
-Measured limits (docs/auto_sigma.md, report seeds 3–5): within 1.1× of the best fixed σ on
+Measured limits (docs/auto_sigma.md, report seeds 3–5; the power iteration, the first steps
+and the noise model below: ``python -m benchmarks.auto_sigma_diagnostics``): within 1.1× of the best fixed σ on
 all eight quadratic and regression rows (deterministic and mini-batch), 10 of 17 rows in all;
 the bar is 80%.  Where it goes wrong:
 
@@ -62,19 +63,20 @@ the bar is 80%.  Where it goes wrong:
 - The language model misses its target at σ ≈ 2–2.5 (σ* of its estimated kη ≈ 0.3–0.45,
   and up to 4 during warm-up) where fixed σ ≤ 2 reaches it; capped at 2.2, auto reaches it
   as σ = 2 does (seeds 0–2).  The theory's σ* is a little high for it.
-- The estimate is not what fails.  Against the top eigenvalue of the Hessian (power
-  iteration on the current batch, seed 3, SuperSGD): mnist-30-fullbatch kη 0.06–0.10 where
-  the estimator's largest is 0.13–0.15; cnn-mnist 0.17–0.47 against 0.50–0.70; logistic
-  regression 0.54–0.57 against 0.54–0.56 from step 15 (at step 5, 2.7 against 0.56).  On the
-  CNN the theory's σ* of the true top curvature, ≈ 2, is too large: σ = 2 reaches the target on
-  none of the seeds 3–5, σ = 0.9 on two.  Gradient noise does not explain it in the linear
-  model: with additive noise the stationary loss of Eq. (5)'s map falls as σ grows (kη = 0.3:
-  0.27, 0.15, 0.09 of its value at σ = 0 for σ = 0.9, 2, 4; the discrete Lyapunov equation of
-  :func:`superaccel.theory.iteration_matrix`), so what these tasks punish is not in a rate
-  or a noise floor of the linear map: the curvature changes along the path, and a larger σ
-  lowers the largest stable kη, 2(1 + g)/(1 + 2σ).  (For Adam the preconditioned
-  Hessian's top eigenvalue is set by coordinates with v̂ ≈ 0, kη ≈ 10³ on the language model,
-  so there is no such reference.)
+- The estimate is not what fails. Against the top eigenvalue of the Hessian (power iteration
+  on the current batch, seed 3, SuperSGD): mnist-30-fullbatch kη 0.06–0.10 where the
+  estimator's largest is 0.13–0.15; cnn-mnist 0.17–0.47 against 0.50–0.70; logistic regression
+  0.54–0.57 against 0.54–0.56 from step 15 (at step 5, 2.7 against 0.56). On the CNN the
+  theory's σ* of the true top curvature, ≈ 2, is too large: σ = 2 reaches the target on none
+  of the seeds 3–5, σ = 0.9 on two. Gradient noise does not explain it in the linear model:
+  with additive noise the stationary loss of Eq. (5)'s map falls as σ grows (kη = 0.3: 0.27,
+  0.15, 0.09 of its value at σ = 0 for σ = 0.9, 2, 4;
+  :func:`superaccel.theory.stationary_loss`), so what these tasks punish is not in a rate or a
+  noise floor of the linear map: the curvature changes along the path, and a larger σ lowers
+  the largest stable kη, 2(1 + g)/(1 + 2σ) (:func:`superaccel.theory.largest_stable_k_eta`).
+  For Adam there is no such reference: the top eigenvalue of the preconditioned Hessian is set
+  by coordinates with v̂ ≈ 0 (kη ≈ 10³ on the language model, measured once, not by the
+  script).
 
 Most targets are reached in 20–300 steps, so the first steps weigh as much as any rate: on
 mnist-30-fullbatch (SuperSGD, seed 0) σ = 3.5 throughout reaches the target in 214 steps,
