@@ -97,7 +97,7 @@ def test_on_a_known_spectrum_the_rate_is_within_10_percent_of_the_best_fixed_sig
 @pytest.mark.parametrize("kappa, lr, seed", [(10.0, 0.1, 3), (10.0, 0.5, 1), (10.0, 0.3, 0), (30.0, 0.3, 2)])
 def test_on_a_quadratic_no_estimate_exceeds_the_bound_of_the_cosine_guard(kappa, lr, seed):
     """⟨HΔφ, b⟩/⟨Δφ, b⟩ ≤ λ_max/|cos(Δφ, b)|: with the guard the largest curvature the
-    estimator keeps is at most λ_max/MIN_COSINE.  (Without it these runs keep 2.9–7.4·λ_max.)"""
+    estimator keeps is at most λ_max/MIN_COSINE.  (Without it these runs keep 2.3–7.4·λ_max.)"""
     problem = IllConditionedQuadratic(dim=30, condition_number=kappa, seed=seed)
     theta = torch.nn.Parameter(torch.tensor(problem.start()))
     optimizer = SuperSGD([theta], lr=lr, momentum=0.9, sigma="auto")
