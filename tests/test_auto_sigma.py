@@ -135,6 +135,26 @@ def test_state_dict_resumes_the_estimator_exactly(name):
     assert twin.param_groups[0]["sigma"] == optimizer.param_groups[0]["sigma"]
 
 
+def test_a_state_saved_before_the_cosine_guard_loads_and_its_next_estimate_counts():
+    problem = IllConditionedQuadratic(dim=10, condition_number=20.0, seed=0)
+    theta = torch.nn.Parameter(torch.tensor(problem.start()))
+    optimizer = AUTO_OPTIMIZERS["SuperSGD"]([theta])
+    for _ in range(5):
+        optimizer.zero_grad()
+        problem.loss(theta).backward()
+        optimizer.step()
+    saved = copy.deepcopy(optimizer.state_dict())
+    del saved["param_groups"][0]["auto_sigma"]["cosine"]  # what an older version saved
+    twin = AUTO_OPTIMIZERS["SuperSGD"]([theta])
+    twin.load_state_dict(saved)
+    low = twin.param_groups[0]["auto_sigma"]["low"]
+    twin.zero_grad()
+    problem.loss(theta).backward()
+    twin.step()
+    assert twin.param_groups[0]["auto_sigma"]["low"] != low  # an estimate was taken
+    assert twin.param_groups[0]["auto_sigma"]["cosine"] is not None
+
+
 @pytest.mark.parametrize("name", list(AUTO_OPTIMIZERS))
 def test_auto_converges_and_keeps_sigma_bounded_on_every_optimizer(name):
     problem = IllConditionedQuadratic(dim=20, condition_number=50.0, seed=1)
