@@ -29,7 +29,7 @@ from superaccel.experiments.figure import write_atomically
 from superaccel.training import train
 
 from .auto_sigma import chosen, optimizers_of
-from .tasks import prepare_data, task_named
+from .tasks import Task, prepare_data, task_named
 from .time_to_target import RESULTS, execute
 
 CURVATURE_CHECKS = {"mnist-30-fullbatch": (20, 100, 200), "cnn-mnist": (20, 100, 250), "logreg-mnist": (5, 15, 30)}
@@ -52,9 +52,14 @@ def top_hessian_eigenvalue(loss: torch.Tensor, params: list[torch.Tensor], gener
     return eigenvalue
 
 
-def curvature(task_name: str, steps: tuple[int, ...]) -> list[dict[str, Any]]:
+def sgd_lr(task_name: str) -> tuple[Task, float]:
+    """The task and the lr the tuning protocol chose for SuperSGD on it, as the ablation uses."""
     task = task_named(task_name, False)
-    lr = chosen(task, optimizers_of(task)["SuperSGD"], False)[0]
+    return task, chosen(task, optimizers_of(task)["SuperSGD"], False)[0]
+
+
+def curvature(task_name: str, steps: tuple[int, ...]) -> list[dict[str, Any]]:
+    task, lr = sgd_lr(task_name)
     run = task.make_run(CURVATURE_SEED)
     optimizer = SuperSGD(run.params, lr=lr, momentum=0.9, sigma="auto")
     params = [p for p in run.params if p.requires_grad]
@@ -77,8 +82,7 @@ def curvature(task_name: str, steps: tuple[int, ...]) -> list[dict[str, Any]]:
 
 
 def first_steps() -> dict[str, int | None]:
-    task = task_named("mnist-30-fullbatch", False)
-    lr = chosen(task, optimizers_of(task)["SuperSGD"], False)[0]
+    task, lr = sgd_lr("mnist-30-fullbatch")
 
     def ramp(total: int):
         return lambda optimizer: [LinearSigma(optimizer, start=0.9, end=3.5, total_steps=total)]

@@ -13,6 +13,7 @@ import math
 import platform
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
 from superaccel.experiments.figure import write_atomically
@@ -303,10 +304,8 @@ def auto_sigma_rows(data: dict) -> list[dict]:
 
 
 def _tuned_sigmas(rows: list[dict]) -> str:
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["tuned_sigma"] or "none"] = counts.get(row["tuned_sigma"] or "none", 0) + 1
-    return ", ".join(f"σ = {sigma} on {count}" for sigma, count in sorted(counts.items(), key=lambda kv: -kv[1]))
+    counts = Counter(row["tuned_sigma"] or "none" for row in rows)
+    return ", ".join(f"σ = {sigma} on {count}" for sigma, count in counts.most_common())
 
 
 def _ratio_to_best(score: float, best_score: float) -> float | None:

@@ -38,8 +38,10 @@ _enabled = True
 def load() -> ModuleType | None:
     """The built kernels, or ``None`` where they are switched off or cannot be built."""
     global _module, _failed
-    if not _enabled or _failed or _module is not None:
-        return _module if _enabled else None  # None after a failed build
+    if not _enabled:
+        return None
+    if _module is not None or _failed:
+        return _module
     capability = torch.backends.cpu.get_cpu_capability()
     isa = capability if capability in _ISA_FLAGS else "default"
     _find_ninja()
