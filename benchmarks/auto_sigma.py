@@ -78,23 +78,26 @@ def chosen(task: Task, family: str, quick: bool) -> tuple[float, str | None]:
     return grid[len(grid) // 2], None
 
 
+def make_optimizer(optimizer: str, params, lr: float, sigma: float | str) -> torch.optim.Optimizer:
+    """``optimizer`` ("SuperSGD", "SuperAdam" or "SuperAdamW") as the ablation configures it."""
+    if optimizer == "SuperSGD":
+        return SuperSGD(params, lr=lr, momentum=0.9, sigma=sigma)
+    if optimizer == "SuperAdamW":
+        return SuperAdamW(params, lr=lr, sigma=sigma, weight_decay=TRANSFORMER_WEIGHT_DECAY)
+    return SuperAdam(params, lr=lr, sigma=sigma)
+
+
 def run_variant(job: Job) -> dict[str, Any]:
     task = task_named(job.task, job.quick)
     sigma = job.variant.sigma
-
-    def build(params):
-        if job.optimizer == "SuperSGD":
-            return SuperSGD(params, lr=job.lr, momentum=0.9, sigma=sigma)
-        if job.optimizer == "SuperAdamW":
-            return SuperAdamW(params, lr=job.lr, sigma=sigma, weight_decay=TRANSFORMER_WEIGHT_DECAY)
-        return SuperAdam(params, lr=job.lr, sigma=sigma)
 
     def schedule(optimizer):
         if not job.variant.scheduled:
             return []
         return [LinearSigma(optimizer, start=sigma, end=2.0, total_steps=max(1, task.max_steps // 2))]
 
-    return execute(task, build, job.seed, schedulers=schedule, record_sigma=sigma == "auto")
+    return execute(task, lambda params: make_optimizer(job.optimizer, params, job.lr, sigma), job.seed,
+                   schedulers=schedule, record_sigma=sigma == "auto")
 
 
 def main(argv: list[str] | None = None) -> int:
