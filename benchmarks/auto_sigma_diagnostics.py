@@ -4,8 +4,11 @@ why it misses the rows of docs/auto_sigma.md that it misses.
 - ``curvature``: the estimator's curvature range against the top eigenvalue of the Hessian
   (power iteration on Hessian-vector products, on the batch of the step, at the point the
   gradient is taken), for SuperSGD on three benchmark tasks.
-- ``first-steps``: mnist-30-fullbatch, SuperSGD, seed 0: steps to the target with σ = 3.5
-  from the start, after one step at 0.9, after a 5-step ramp from 0.9, and with auto.
+- ``early_steps``: mnist-30-fullbatch, both optimizers, the report seeds: steps to the target
+  with auto, with σ = 4 and 8, with σ = 4 or 8 for the first 5 steps and auto after them, and
+  with auto for the first 5 steps and σ = 4 or 8 after them: which steps decide the run.
+- ``started_at``: every row of the ablation (results/auto_sigma.json, its seeds) with auto
+  started at σ = 4 instead of Nesterov's g, scored by the ablation's rule.
 - ``noise``: the stationary loss of Eq. (5)'s map under additive gradient noise against σ
   (:func:`superaccel.theory.stationary_loss`), relative to σ = 0.
 
@@ -15,27 +18,36 @@ why it misses the rows of docs/auto_sigma.md that it misses.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from superaccel import LinearSigma, SuperSGD, theory
+from superaccel import SuperSGD, theory
 from superaccel.experiments.figure import write_atomically
+from superaccel.optim import auto_sigma
 from superaccel.training import train
 
-from .auto_sigma import chosen, optimizers_of
+from .auto_sigma import chosen, make_optimizer, optimizers_of
+from .make_docs import auto_sigma_rows, plan_name, ratio_text
 from .tasks import Task, prepare_data, task_named
-from .time_to_target import RESULTS, execute
+from .time_to_target import REPORT_SEEDS, RESULTS, _init_worker, execute
 
 CURVATURE_CHECKS = {"mnist-30-fullbatch": (20, 100, 200), "cnn-mnist": (20, 100, 250), "logreg-mnist": (5, 15, 30)}
 CURVATURE_SEED = 3
 POWER_ITERATIONS = 25
-FIRST_STEPS_SEED = 0
+EARLY_TASK = "mnist-30-fullbatch"
+EARLY_STEPS = 5
+EARLY_SIGMAS = (4.0, 8.0)
+START_SIGMA = 4.0
 
 
 def top_hessian_eigenvalue(loss: torch.Tensor, params: list[torch.Tensor], generator: torch.Generator) -> float:
@@ -81,19 +93,92 @@ def curvature(task_name: str, steps: tuple[int, ...]) -> list[dict[str, Any]]:
     return rows
 
 
-def first_steps() -> dict[str, int | None]:
-    task, lr = sgd_lr("mnist-30-fullbatch")
+class SwitchSigma:
+    """Stepped after every optimizer step (as σ schedulers are): after ``at`` steps every
+    group's σ becomes ``then``, a number, or "auto" (an estimator from then on, starting from
+    the σ the group has)."""
 
-    def ramp(total: int):
-        return lambda optimizer: [LinearSigma(optimizer, start=0.9, end=3.5, total_steps=total)]
+    def __init__(self, optimizer: torch.optim.Optimizer, at: int, then: float | str) -> None:
+        self.optimizer, self.at, self.then, self.steps = optimizer, at, then, 0
 
-    variants = {"σ = 3.5 from the start": (3.5, lambda optimizer: []),
-                "σ = 0.9 for one step, then 3.5": (0.9, ramp(1)),
-                "σ from 0.9 to 3.5 over 5 steps": (0.9, ramp(5)),
-                "auto": ("auto", lambda optimizer: [])}
-    return {name: execute(task, lambda p, s=sigma: SuperSGD(p, lr=lr, momentum=0.9, sigma=s), FIRST_STEPS_SEED,
-                          schedulers=schedulers)["reached_at"]
-            for name, (sigma, schedulers) in variants.items()}
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps != self.at:
+            return
+        for group in self.optimizer.param_groups:
+            if self.then == auto_sigma.AUTO:
+                group["auto_sigma"] = auto_sigma.new_state()
+            else:
+                group["auto_sigma"], group["sigma"] = None, float(self.then)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run: σ (a number or "auto"), optionally switched to ``then`` after EARLY_STEPS
+    steps, or auto started at ``start`` instead of Nesterov's g."""
+
+    task: str
+    optimizer: str
+    lr: float
+    seed: int
+    sigma: float | str = auto_sigma.AUTO
+    then: float | str | None = None
+    start: float | None = None
+
+
+def run(spec: Run) -> dict[str, Any]:
+    def build(params):
+        optimizer = make_optimizer(spec.optimizer, params, spec.lr, spec.sigma)
+        if spec.start is not None:
+            for group in optimizer.param_groups:
+                group["sigma"] = spec.start
+        return optimizer
+
+    def switch(optimizer):
+        return [] if spec.then is None else [SwitchSigma(optimizer, EARLY_STEPS, spec.then)]
+
+    outcome = execute(task_named(spec.task, False), build, spec.seed, schedulers=switch)
+    return {key: outcome[key] for key in ("reached_at", "train_seconds", "diverged", "final_metric")}
+
+
+def early_steps(pool: ProcessPoolExecutor) -> list[dict[str, Any]]:
+    """Runs whose σ is ``first`` for EARLY_STEPS steps and ``then`` after them (a number or
+    "auto"; equal for no switch): steps to the target on each report seed."""
+    task = task_named(EARLY_TASK, False)
+    plans: list[tuple[float | str, float | str]] = [(auto_sigma.AUTO, auto_sigma.AUTO)]
+    for sigma in EARLY_SIGMAS:
+        plans += [(sigma, sigma), (sigma, auto_sigma.AUTO), (auto_sigma.AUTO, sigma)]
+    records = []
+    for optimizer, family in optimizers_of(task).items():
+        lr = chosen(task, family, False)[0]
+        specs = [[Run(task.name, optimizer, lr, seed, first, None if then == first else then)
+                  for seed in REPORT_SEEDS] for first, then in plans]
+        outcomes = list(pool.map(run, [spec for by_seed in specs for spec in by_seed]))
+        for index, (first, then) in enumerate(plans):
+            by_seed = outcomes[index * len(REPORT_SEEDS):(index + 1) * len(REPORT_SEEDS)]
+            records.append({"optimizer": optimizer, "first": first, "then": then,
+                            "reached": [outcome["reached_at"] for outcome in by_seed]})
+    return records
+
+
+def started_at(pool: ProcessPoolExecutor, sigma: float) -> dict[str, Any]:
+    """The ablation with its auto runs replaced by auto started at ``sigma``, scored as the
+    ablation is (rows within 1.1× of the best fixed σ)."""
+    ablation = json.loads((RESULTS / "auto_sigma.json").read_text())
+    seeds = ablation["config"]["seeds"]
+    specs = {(task, optimizer, seed): Run(task, optimizer, entry["lr"], seed, start=sigma)
+             for task, by_optimizer in ablation["tasks"].items() for optimizer, entry in by_optimizer.items()
+             for seed in seeds}
+    outcomes = dict(zip(specs, pool.map(run, specs.values()), strict=True))
+    started = copy.deepcopy(ablation)
+    for task, by_optimizer in started["tasks"].items():
+        for optimizer, entry in by_optimizer.items():
+            entry["variants"]["auto"] = [outcomes[task, optimizer, seed] for seed in seeds]
+    before, after = auto_sigma_rows(ablation), auto_sigma_rows(started)
+    changed = {f"{old['task']} {old['optimizer']}": {"before": old["ratio"], "after": new["ratio"]}
+               for old, new in zip(before, after, strict=True) if old["passes"] != new["passes"]}
+    return {"start_sigma": sigma, "seeds": seeds, "rows": len(after), "changed": changed,
+            "within_before": sum(row["passes"] for row in before), "within_after": sum(row["passes"] for row in after)}
 
 
 def noise() -> dict[str, dict[str, float]]:
@@ -108,9 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     prepare_data()
     start = time.perf_counter()
-    payload: dict[str, Any] = {"noise": noise(),
-                               "curvature": {name: curvature(name, steps) for name, steps in CURVATURE_CHECKS.items()},
-                               "first_steps": first_steps()}
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker) as pool:
+        payload: dict[str, Any] = {"noise": noise(),
+                                   "curvature": {name: curvature(name, steps)
+                                                 for name, steps in CURVATURE_CHECKS.items()},
+                                   "early_steps": early_steps(pool), "started_at": started_at(pool, START_SIGMA)}
     print("stationary loss under gradient noise, over its value at σ = 0 (g = 0.9):")
     for k_eta, by_sigma in payload["noise"].items():
         print(f"  kη = {k_eta}: " + ", ".join(f"σ = {sigma} {ratio:.3f}" for sigma, ratio in by_sigma.items()))
@@ -119,11 +206,18 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(f"  {name:<20} step {row['step']:>3}: top {row['top_k_eta']:.3g}; estimated "
                   f"[{row['estimated_low_k_eta']:.3g}, {row['estimated_high_k_eta']:.3g}], σ {row['sigma']:.2f}")
-    print(f"mnist-30-fullbatch, SuperSGD, seed {FIRST_STEPS_SEED}, steps to the target:")
-    for name, reached in payload["first_steps"].items():
-        print(f"  {name}: {reached if reached is not None else 'not within the budget'}")
+    print(f"{EARLY_TASK}, steps to the target on the seeds {list(REPORT_SEEDS)} (— not within the budget):")
+    for record in payload["early_steps"]:
+        print(f"  {record['optimizer']:<10} {plan_name(record, EARLY_STEPS):<36} "
+              + ", ".join("—" if r is None else str(r) for r in record["reached"]))
+    started = payload["started_at"]
+    print(f"auto started at σ = {started['start_sigma']:g} (seeds {started['seeds']}): within 1.1× of the best "
+          f"fixed σ on {started['within_after']} of {started['rows']} rows, against {started['within_before']} "
+          "started at g; rows that changed (auto / best fixed σ, before → after):")
+    for row, ratios in started["changed"].items():
+        print(f"  {row}: {ratio_text(ratios['before'])} → {ratio_text(ratios['after'])}")
     payload["config"] = {"torch": torch.__version__, "seconds": time.perf_counter() - start,
-                         "curvature_seed": CURVATURE_SEED, "first_steps_seed": FIRST_STEPS_SEED}
+                         "curvature_seed": CURVATURE_SEED, "report_seeds": REPORT_SEEDS, "early_steps": EARLY_STEPS}
     out = RESULTS / "auto_sigma_diagnostics.json"
     write_atomically(out, lambda tmp: tmp.write_text(json.dumps(payload, indent=1, ensure_ascii=False)))
     print(f"wrote {out} ({payload['config']['seconds']:.0f} s)")

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from superaccel.experiments.figure import write_atomically
+from superaccel.optim.auto_sigma import AUTO
 
 from .tasks import Regime, tasks
 from .time_to_target import median_score, summary
@@ -323,12 +324,12 @@ def _auto_sigma_by_regime(rows: list[dict], quick: bool) -> list[str]:
     for regime in Regime:
         members = [row for row in rows if regime_of.get(row["task"]) is regime and row["ratio"] is not None]
         if members:
-            ratios = ", ".join(f"{row['task']} {row['optimizer']} {_ratio_text(row['ratio'])}" for row in members)
+            ratios = ", ".join(f"{row['task']} {row['optimizer']} {ratio_text(row['ratio'])}" for row in members)
             lines.append(f"  - {regime.value}: {sum(row['passes'] for row in members)} of {len(members)} ({ratios})")
     return ["- by kind of problem (auto / best fixed σ):", *lines] if lines else []
 
 
-def _ratio_text(ratio: float | None) -> str:
+def ratio_text(ratio: float | None) -> str:
     if ratio is None:
         return "no variant reached"
     if ratio == 0:
@@ -336,7 +337,7 @@ def _ratio_text(ratio: float | None) -> str:
     return "auto missed" if math.isinf(ratio) else f"{ratio:.2f}"
 
 
-def auto_sigma_page(data: dict, figure: Path | None) -> str:
+def auto_sigma_page(data: dict, figure: Path | None, diagnostics: dict | None = None) -> str:
     rows = auto_sigma_rows(data)
     config = data["config"]
     variants = list(rows[0]["variants"]) if rows else []
@@ -385,13 +386,64 @@ def auto_sigma_page(data: dict, figure: Path | None) -> str:
         mark = "" if row["ratio"] is None else " ✓" if good else " ✗"
         lines.append(f"| {row['task']} | {row['optimizer']} | {row['lr']:g} | "
                      + " | ".join(cell(row["variants"][v]) for v in variants)
-                     + f" | {row['best'] or '–'} | {_ratio_text(row['ratio'])}{mark} |")
+                     + f" | {row['best'] or '–'} | {ratio_text(row['ratio'])}{mark} |")
     lines.append("")
     if figure is not None:
         _plot_sigma_trajectories(rows, figure)
         lines += ["σ chosen by `sigma=\"auto\"` along each run (one line per seed, until the run reached its "
                   "target):", "", f"![sigma trajectories]({figure.relative_to(ROOT / 'docs').as_posix()})", ""]
+    if diagnostics is not None:
+        lines += _early_steps_section(diagnostics)
     return "\n".join(lines) + "\n"
+
+
+def plan_name(record: dict, early_steps: int) -> str:
+    """A run of the diagnostics whose σ is ``first`` for ``early_steps`` steps and ``then``
+    after them: "auto", "σ = 4", "σ = 4 for 5 steps, then auto", ..."""
+
+    def name(sigma: float | str) -> str:
+        return sigma if sigma == AUTO else f"σ = {sigma:g}"
+
+    first, then = record["first"], record["then"]
+    return name(first) if first == then else f"{name(first)} for {early_steps} steps, then {name(then)}"
+
+
+def _early_steps_section(diagnostics: dict) -> list[str]:
+    """What decides the sigmoid MLP's rows, from ``python -m benchmarks.auto_sigma_diagnostics``."""
+    records, started, config = diagnostics["early_steps"], diagnostics["started_at"], diagnostics["config"]
+    seeds, early = config["report_seeds"], config["early_steps"]
+    lines = ["## What decides the sigmoid MLP's rows: the first steps", "",
+             f"From `python -m benchmarks.auto_sigma_diagnostics` ({config['seconds'] / 60:.1f} minutes). "
+             f"mnist-30-fullbatch, steps to the target on the seeds {list(seeds)} (— not within the budget), "
+             f"with σ switched between auto and a fixed value after {early} steps:", "",
+             "| optimizer | σ | " + " | ".join(f"seed {seed}" for seed in seeds) + " |",
+             "|---|---|" + "---|" * len(seeds)]
+    for record in records:
+        lines.append(f"| {record['optimizer']} | {plan_name(record, early)} | "
+                     + " | ".join("—" if r is None else str(r) for r in record["reached"]) + " |")
+    unswitched = {(r["optimizer"], r["first"]): r["reached"] for r in records if r["first"] == r["then"]}
+    switched = [r for r in records if r["first"] != r["then"]]
+    pairs = len(switched) * len(seeds)
+
+    def agreeing(key: str) -> int:
+        return sum(_same_outcome(a, b) for r in switched
+                   for a, b in zip(r["reached"], unswitched[r["optimizer"], r[key]], strict=True))
+
+    lines += ["", f"Of the {pairs} switched runs, {agreeing('first')} end as the run that keeps its first "
+              f"{early} steps' σ throughout does (both miss, or both reach the target within 10% of each "
+              f"other's steps), {agreeing('then')} as the run that keeps its later σ throughout. In those steps "
+              f"auto has at most {early - 1} secant estimates, none at the first step, so its start is a "
+              f"choice without information. Starting auto at σ = {started['start_sigma']:g} instead of "
+              f"Nesterov's g puts {started['within_after']} of {started['rows']} rows within "
+              f"{AUTO_TOLERANCE}× of the best fixed σ (against {started['within_before']}); the rows that change "
+              f"(auto / best fixed σ, started at g → at σ = {started['start_sigma']:g}): "
+              + "; ".join(f"{row} {ratio_text(r['before'])} → {ratio_text(r['after'])}"
+                          for row, r in started["changed"].items()) + ".", ""]
+    return lines
+
+
+def _same_outcome(a: int | None, b: int | None) -> bool:
+    return a is None and b is None or a is not None and b is not None and abs(a - b) <= 0.1 * b
 
 
 def _plot_sigma_trajectories(rows: list[dict], path: Path) -> None:
@@ -463,8 +515,10 @@ def main(argv: list[str] | None = None) -> int:
                                      None if args.quick else FIGURES, jax_step)}
     auto_path = RESULTS / f"auto_sigma{suffix}.json"
     if auto_path.exists():
+        diagnostics_path = RESULTS / "auto_sigma_diagnostics.json"
+        diagnostics = None if args.quick or not diagnostics_path.exists() else json.loads(diagnostics_path.read_text())
         pages["auto_sigma.md"] = auto_sigma_page(json.loads(auto_path.read_text()),
-                                                 None if args.quick else FIGURES / "auto_sigma.png")
+                                                 None if args.quick else FIGURES / "auto_sigma.png", diagnostics)
     for name, text in pages.items():
         if args.quick:
             print(text)

@@ -124,3 +124,25 @@ def test_auto_sigma_rows_count_a_run_only_auto_finished_as_a_pass():
         "σ = 0.9": missed, "σ = 2": missed, "σ = 4": missed, "auto": runs([50, 60, 55]), "5 → 2": missed}
     row = next(r for r in make_docs.auto_sigma_rows(data) if r["optimizer"] == "SuperSGD")
     assert row["ratio"] == 0 and row["passes"] and row["best"] is None
+
+
+def test_the_early_steps_section_counts_which_steps_decide_a_switched_run():
+    def plan(first, then, reached):
+        return {"optimizer": "SuperSGD", "first": first, "then": then, "reached": reached}
+
+    diagnostics = {
+        "config": {"seconds": 90, "report_seeds": [3, 4, 5], "early_steps": 5},
+        "early_steps": [plan("auto", "auto", [100, None, 120]), plan(8.0, 8.0, [50, 60, 70]),
+                        plan(8.0, "auto", [52, 61, 90]), plan("auto", 8.0, [101, None, 65])],
+        "started_at": {"start_sigma": 4.0, "seeds": [3, 4, 5], "rows": 2, "within_before": 1, "within_after": 2,
+                       "changed": {"quadratic-k100 SuperAdam": {"before": float("inf"), "after": 1.02}}}}
+    text = make_docs.auto_sigma_page(auto_sigma_json(), None, diagnostics)
+    assert "| SuperSGD | σ = 8 for 5 steps, then auto | 52 | 61 | 90 |" in text
+    assert "| SuperSGD | auto for 5 steps, then σ = 8 | 101 | — | 65 |" in text
+    # against the run that keeps the first σ: 52~50, 61~60, 101~100, both missed (90 vs 70, 65 vs 120 not);
+    # against the run that keeps the later σ: only 65~70
+    assert ("Of the 6 switched runs, 4 end as the run that keeps its first 5 steps' σ throughout does "
+            "(both miss, or both reach the target within 10% of each other's steps), 1 as the run that keeps "
+            "its later σ throughout.") in text
+    assert "puts 2 of 2 rows within 1.1× of the best fixed σ (against 1)" in text
+    assert "quadratic-k100 SuperAdam auto missed → 1.02." in text

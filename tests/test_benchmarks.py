@@ -14,6 +14,7 @@ from benchmarks import families as families_module
 from benchmarks.families import LrScale, OvershootAdamW, families
 from benchmarks.tasks import Suite, tasks
 from benchmarks.time_to_target import Config, Job, choose, grid, median_score, run_job, summary
+from superaccel import SuperSGD
 from superaccel.problems import IllConditionedQuadratic
 from superaccel.problems.noisy_quadratic import QuadraticDeep, haar_rotation
 
@@ -236,3 +237,26 @@ def test_the_diagnostics_power_iteration_finds_the_largest_hessian_eigenvalue():
     theta = torch.tensor(problem.start(), requires_grad=True)
     found = top_hessian_eigenvalue(problem.loss(theta), [theta], torch.Generator().manual_seed(0))
     assert found == pytest.approx(3.0, rel=1e-3)
+
+
+@pytest.mark.parametrize("first, then", [(4.0, "auto"), ("auto", 8.0)])
+def test_the_diagnostics_switch_sigma_after_the_early_steps(first, then):
+    from benchmarks.auto_sigma_diagnostics import SwitchSigma
+
+    problem = IllConditionedQuadratic(dim=6, condition_number=10.0, seed=0)
+    theta = torch.nn.Parameter(torch.tensor(problem.start()))
+    optimizer = SuperSGD([theta], lr=0.1, momentum=0.9, sigma=first)
+    switch = SwitchSigma(optimizer, at=3, then=then)
+    sigmas = []
+    for _ in range(8):
+        optimizer.zero_grad()
+        problem.loss(theta).backward()
+        optimizer.step()
+        switch.step()
+        sigmas.append(optimizer.param_groups[0]["sigma"])
+    if then == "auto":  # σ stays 4 until the estimator takes over, then moves
+        assert sigmas[:3] == [4.0] * 3 and optimizer.param_groups[0]["auto_sigma"]["low"] is not None
+        assert len(set(sigmas[4:])) > 1
+    else:  # the estimator moves σ for 3 steps, then σ is 8 and stays
+        assert len(set(sigmas[:3])) > 1 and sigmas[3:] == [8.0] * 5
+        assert optimizer.param_groups[0]["auto_sigma"] is None
