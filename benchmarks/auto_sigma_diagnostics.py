@@ -7,6 +7,8 @@ why it misses the rows of docs/auto_sigma.md that it misses.
 - ``early_steps``: mnist-30-fullbatch, both optimizers, the report seeds: steps to the target
   with auto, with σ = 4 and 8, with σ = 4 or 8 for the first 5 steps and auto after them, and
   with auto for the first 5 steps and σ = 4 or 8 after them: which steps decide the run.
+- ``between``: the rows where σ = 0.9 is the best fixed σ and auto misses (logistic regression
+  and the CNN with SuperSGD, the language model): fixed σ = 1.2 and 1.5, against the best.
 - ``started_at``: every row of the ablation (results/auto_sigma.json, its seeds) with auto
   started at σ = 4 instead of Nesterov's g, scored by the ablation's rule.
 - ``noise``: the stationary loss of Eq. (5)'s map under additive gradient noise against σ
@@ -39,7 +41,7 @@ from superaccel.training import train
 from .auto_sigma import chosen, make_optimizer, optimizers_of
 from .make_docs import auto_sigma_rows, plan_name, ratio_text
 from .tasks import Task, prepare_data, task_named
-from .time_to_target import REPORT_SEEDS, RESULTS, _init_worker, execute
+from .time_to_target import REPORT_SEEDS, RESULTS, _init_worker, execute, median_score
 
 CURVATURE_CHECKS = {"mnist-30-fullbatch": (20, 100, 200), "cnn-mnist": (20, 100, 250), "logreg-mnist": (5, 15, 30)}
 CURVATURE_SEED = 3
@@ -48,6 +50,8 @@ EARLY_TASK = "mnist-30-fullbatch"
 EARLY_STEPS = 5
 EARLY_SIGMAS = (4.0, 8.0)
 START_SIGMA = 4.0
+BETWEEN_ROWS = (("logreg-mnist", "SuperSGD"), ("cnn-mnist", "SuperSGD"), ("char-lm", "SuperAdamW"))
+BETWEEN_SIGMAS = (1.2, 1.5)
 
 
 def top_hessian_eigenvalue(loss: torch.Tensor, params: list[torch.Tensor], generator: torch.Generator) -> float:
@@ -161,20 +165,44 @@ def early_steps(pool: ProcessPoolExecutor) -> list[dict[str, Any]]:
     return records
 
 
+def ablation() -> dict[str, Any]:
+    return json.loads((RESULTS / "auto_sigma.json").read_text())
+
+
+def between(pool: ProcessPoolExecutor) -> list[dict[str, Any]]:
+    """Fixed σ between 0.9 and 2 on BETWEEN_ROWS, on the ablation's seeds and lrs: steps to the
+    target and the score over the best fixed σ's (the ablation's rule)."""
+    data = ablation()
+    best = {(row["task"], row["optimizer"]): row["best"] for row in auto_sigma_rows(data)}
+    seeds = data["config"]["seeds"]
+    plans = [(task, optimizer, sigma) for task, optimizer in BETWEEN_ROWS for sigma in BETWEEN_SIGMAS]
+    specs = [Run(task, optimizer, data["tasks"][task][optimizer]["lr"], seed, sigma)
+             for task, optimizer, sigma in plans for seed in seeds]
+    outcomes = list(pool.map(run, specs))
+    records = []
+    for index, (task, optimizer, sigma) in enumerate(plans):
+        runs = outcomes[index * len(seeds):(index + 1) * len(seeds)]
+        best_runs = data["tasks"][task][optimizer]["variants"][best[task, optimizer]]
+        score, best_score = (median_score(r, higher_is_better=False)[0] for r in (runs, best_runs))
+        records.append({"task": task, "optimizer": optimizer, "sigma": sigma, "best": best[task, optimizer],
+                        "reached": [r["reached_at"] for r in runs], "ratio": score / best_score})
+    return records
+
+
 def started_at(pool: ProcessPoolExecutor, sigma: float) -> dict[str, Any]:
     """The ablation with its auto runs replaced by auto started at ``sigma``, scored as the
     ablation is (rows within 1.1× of the best fixed σ)."""
-    ablation = json.loads((RESULTS / "auto_sigma.json").read_text())
-    seeds = ablation["config"]["seeds"]
+    data = ablation()
+    seeds = data["config"]["seeds"]
     specs = {(task, optimizer, seed): Run(task, optimizer, entry["lr"], seed, start=sigma)
-             for task, by_optimizer in ablation["tasks"].items() for optimizer, entry in by_optimizer.items()
+             for task, by_optimizer in data["tasks"].items() for optimizer, entry in by_optimizer.items()
              for seed in seeds}
     outcomes = dict(zip(specs, pool.map(run, specs.values()), strict=True))
-    started = copy.deepcopy(ablation)
+    started = copy.deepcopy(data)
     for task, by_optimizer in started["tasks"].items():
         for optimizer, entry in by_optimizer.items():
             entry["variants"]["auto"] = [outcomes[task, optimizer, seed] for seed in seeds]
-    before, after = auto_sigma_rows(ablation), auto_sigma_rows(started)
+    before, after = auto_sigma_rows(data), auto_sigma_rows(started)
     changed = {f"{old['task']} {old['optimizer']}": {"before": old["ratio"], "after": new["ratio"]}
                for old, new in zip(before, after, strict=True) if old["passes"] != new["passes"]}
     return {"start_sigma": sigma, "seeds": seeds, "rows": len(after), "changed": changed,
@@ -197,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         payload: dict[str, Any] = {"noise": noise(),
                                    "curvature": {name: curvature(name, steps)
                                                  for name, steps in CURVATURE_CHECKS.items()},
-                                   "early_steps": early_steps(pool), "started_at": started_at(pool, START_SIGMA)}
+                                   "early_steps": early_steps(pool), "started_at": started_at(pool, START_SIGMA),
+                                   "between": between(pool)}
     print("stationary loss under gradient noise, over its value at σ = 0 (g = 0.9):")
     for k_eta, by_sigma in payload["noise"].items():
         print(f"  kη = {k_eta}: " + ", ".join(f"σ = {sigma} {ratio:.3f}" for sigma, ratio in by_sigma.items()))
@@ -216,6 +245,11 @@ def main(argv: list[str] | None = None) -> int:
           "started at g; rows that changed (auto / best fixed σ, before → after):")
     for row, ratios in started["changed"].items():
         print(f"  {row}: {ratio_text(ratios['before'])} → {ratio_text(ratios['after'])}")
+    print("fixed σ between 0.9 and 2 where σ = 0.9 is the best fixed σ (steps per seed; score / best fixed σ's):")
+    for record in payload["between"]:
+        print(f"  {record['task']:<14} {record['optimizer']:<10} σ = {record['sigma']:g}: "
+              + ", ".join("—" if r is None else str(r) for r in record["reached"])
+              + f"; {ratio_text(record['ratio'], 'σ = ' + format(record['sigma'], 'g'))} of {record['best']}'s score")
     payload["config"] = {"torch": torch.__version__, "seconds": time.perf_counter() - start,
                          "curvature_seed": CURVATURE_SEED, "report_seeds": REPORT_SEEDS, "early_steps": EARLY_STEPS}
     out = RESULTS / "auto_sigma_diagnostics.json"

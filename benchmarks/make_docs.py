@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from superaccel import theory
 from superaccel.experiments.figure import write_atomically
 from superaccel.optim.auto_sigma import AUTO
 
@@ -329,12 +330,13 @@ def _auto_sigma_by_regime(rows: list[dict], quick: bool) -> list[str]:
     return ["- by kind of problem (auto / best fixed σ):", *lines] if lines else []
 
 
-def ratio_text(ratio: float | None) -> str:
+def ratio_text(ratio: float | None, variant: str = "auto") -> str:
+    """A variant's score over the best fixed σ's (see :func:`_ratio_to_best`)."""
     if ratio is None:
         return "no variant reached"
     if ratio == 0:
-        return "only auto reached"
-    return "auto missed" if math.isinf(ratio) else f"{ratio:.2f}"
+        return f"only {variant} reached"
+    return f"{variant} missed" if math.isinf(ratio) else f"{ratio:.2f}"
 
 
 def auto_sigma_page(data: dict, figure: Path | None, diagnostics: dict | None = None) -> str:
@@ -393,7 +395,10 @@ def auto_sigma_page(data: dict, figure: Path | None, diagnostics: dict | None = 
         lines += ["σ chosen by `sigma=\"auto\"` along each run (one line per seed, until the run reached its "
                   "target):", "", f"![sigma trajectories]({figure.relative_to(ROOT / 'docs').as_posix()})", ""]
     if diagnostics is not None:
-        lines += _early_steps_section(diagnostics)
+        lines += ["## What decides the rows auto misses", "",
+                  f"From `python -m benchmarks.auto_sigma_diagnostics` ({diagnostics['config']['seconds'] / 60:.1f} "
+                  "minutes); more in the design note.", "",
+                  *_early_steps_section(diagnostics), *_between_section(diagnostics)]
     return "\n".join(lines) + "\n"
 
 
@@ -412,8 +417,7 @@ def _early_steps_section(diagnostics: dict) -> list[str]:
     """What decides the sigmoid MLP's rows, from ``python -m benchmarks.auto_sigma_diagnostics``."""
     records, started, config = diagnostics["early_steps"], diagnostics["started_at"], diagnostics["config"]
     seeds, early = config["report_seeds"], config["early_steps"]
-    lines = ["## What decides the sigmoid MLP's rows: the first steps", "",
-             f"From `python -m benchmarks.auto_sigma_diagnostics` ({config['seconds'] / 60:.1f} minutes). "
+    lines = ["### The sigmoid MLP: its first steps", "",
              f"mnist-30-fullbatch, steps to the target on the seeds {list(seeds)} (— not within the budget), "
              f"with σ switched between auto and a fixed value after {early} steps:", "",
              "| optimizer | σ | " + " | ".join(f"seed {seed}" for seed in seeds) + " |",
@@ -440,6 +444,30 @@ def _early_steps_section(diagnostics: dict) -> list[str]:
               + "; ".join(f"{row} {ratio_text(r['before'])} → {ratio_text(r['after'])}"
                           for row, r in started["changed"].items()) + ".", ""]
     return lines
+
+
+def _between_section(diagnostics: dict) -> list[str]:
+    """Fixed σ between 0.9 and 2 where σ = 0.9 wins, next to the theory's σ* of the Hessian's
+    top eigenvalue measured on the same task (SuperSGD)."""
+    records = {(r["task"], r["optimizer"], r["sigma"]): r for r in diagnostics["between"]}
+    sigmas = sorted({sigma for _, _, sigma in records})
+    rows = list(dict.fromkeys((task, optimizer) for task, optimizer, _ in records))
+    lines = ["### Where σ = 0.9 wins", "",
+             "Fixed σ a little above 0.9 on the rows where σ = 0.9 is the best fixed σ and auto misses (steps per "
+             "seed; score over the best fixed σ's), and the theory's σ* of the top eigenvalue of the Hessian at a "
+             "few steps of a SuperSGD run (power iteration, g = 0.9; none for Adam, whose preconditioned Hessian "
+             "has no usable top eigenvalue):", "",
+             "| task | optimizer | " + " | ".join(f"σ = {s:g}" for s in sigmas) + " | top kη (step) | its σ* |",
+             "|---|---|" + "---|" * len(sigmas) + "---|---|"]
+    for task, optimizer in rows:
+        cells = [", ".join("—" if r is None else str(r) for r in records[task, optimizer, sigma]["reached"])
+                 + f" ({ratio_text(records[task, optimizer, sigma]['ratio'], 'σ = ' + format(sigma, 'g'))})"
+                 for sigma in sigmas]
+        checks = diagnostics["curvature"].get(task, []) if optimizer == "SuperSGD" else []
+        tops = ", ".join(f"{c['top_k_eta']:.2g} ({c['step']})" for c in checks) or "–"
+        stars = ", ".join(f"{max(float(theory.exact_sigma_star(c['top_k_eta'], 0.9)), 0.0):.2f}" for c in checks) or "–"
+        lines.append(f"| {task} | {optimizer} | " + " | ".join(cells) + f" | {tops} | {stars} |")
+    return lines + [""]
 
 
 def _same_outcome(a: int | None, b: int | None) -> bool:

@@ -126,7 +126,7 @@ def test_auto_sigma_rows_count_a_run_only_auto_finished_as_a_pass():
     assert row["ratio"] == 0 and row["passes"] and row["best"] is None
 
 
-def test_the_early_steps_section_counts_which_steps_decide_a_switched_run():
+def test_the_diagnostics_section_counts_which_steps_decide_a_run_and_tabulates_sigma_near_0_9():
     def plan(first, then, reached):
         return {"optimizer": "SuperSGD", "first": first, "then": then, "reached": reached}
 
@@ -135,7 +135,11 @@ def test_the_early_steps_section_counts_which_steps_decide_a_switched_run():
         "early_steps": [plan("auto", "auto", [100, None, 120]), plan(8.0, 8.0, [50, 60, 70]),
                         plan(8.0, "auto", [52, 61, 90]), plan("auto", 8.0, [101, None, 65])],
         "started_at": {"start_sigma": 4.0, "seeds": [3, 4, 5], "rows": 2, "within_before": 1, "within_after": 2,
-                       "changed": {"quadratic-k100 SuperAdam": {"before": float("inf"), "after": 1.02}}}}
+                       "changed": {"quadratic-k100 SuperAdam": {"before": float("inf"), "after": 1.02}}},
+        "curvature": {"logreg-mnist": [{"step": 10, "top_k_eta": 0.25}, {"step": 20, "top_k_eta": 4.0}]},
+        "between": [{"task": "logreg-mnist", "optimizer": "SuperSGD", "sigma": sigma, "best": "σ = 0.9",
+                     "reached": reached, "ratio": ratio}
+                    for sigma, reached, ratio in ((1.2, [30, 40, None], 1.33), (1.5, [None, None, 50], float("inf")))]}
     text = make_docs.auto_sigma_page(auto_sigma_json(), None, diagnostics)
     assert "| SuperSGD | σ = 8 for 5 steps, then auto | 52 | 61 | 90 |" in text
     assert "| SuperSGD | auto for 5 steps, then σ = 8 | 101 | — | 65 |" in text
@@ -146,3 +150,6 @@ def test_the_early_steps_section_counts_which_steps_decide_a_switched_run():
             "its later σ throughout.") in text
     assert "puts 2 of 2 rows within 1.1× of the best fixed σ (against 1)" in text
     assert "quadratic-k100 SuperAdam auto missed → 1.02." in text
+    # σ* of kη = 0.25 is (0.9 − (1 − 0.5)²)/0.25 = 2.6; of kη = 4 negative, so 0
+    assert ("| logreg-mnist | SuperSGD | 30, 40, — (1.33) | —, —, 50 (σ = 1.5 missed) | 0.25 (10), 4 (20) "
+            "| 2.60, 0.00 |") in text
