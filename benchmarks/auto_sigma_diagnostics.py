@@ -26,6 +26,7 @@ import math
 import multiprocessing
 import sys
 import time
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -157,12 +158,17 @@ def early_steps(pool: ProcessPoolExecutor) -> list[dict[str, Any]]:
         lr = chosen(task, family, False)[0]
         specs = [[Run(task.name, optimizer, lr, seed, first, None if then == first else then)
                   for seed in REPORT_SEEDS] for first, then in plans]
-        outcomes = list(pool.map(run, [spec for by_seed in specs for spec in by_seed]))
-        for index, (first, then) in enumerate(plans):
-            by_seed = outcomes[index * len(REPORT_SEEDS):(index + 1) * len(REPORT_SEEDS)]
+        outcomes = per_plan(pool.map(run, [spec for by_seed in specs for spec in by_seed]), len(REPORT_SEEDS))
+        for (first, then), by_seed in zip(plans, outcomes, strict=True):
             records.append({"optimizer": optimizer, "first": first, "then": then,
                             "reached": [outcome["reached_at"] for outcome in by_seed]})
     return records
+
+
+def per_plan(outcomes: Iterable[dict[str, Any]], seeds: int) -> list[list[dict[str, Any]]]:
+    """The outcomes of runs submitted plan by plan, ``seeds`` runs each, grouped by plan."""
+    outcomes = list(outcomes)
+    return [outcomes[start:start + seeds] for start in range(0, len(outcomes), seeds)]
 
 
 def ablation() -> dict[str, Any]:
@@ -178,10 +184,8 @@ def between(pool: ProcessPoolExecutor) -> list[dict[str, Any]]:
     plans = [(task, optimizer, sigma) for task, optimizer in BETWEEN_ROWS for sigma in BETWEEN_SIGMAS]
     specs = [Run(task, optimizer, data["tasks"][task][optimizer]["lr"], seed, sigma)
              for task, optimizer, sigma in plans for seed in seeds]
-    outcomes = list(pool.map(run, specs))
     records = []
-    for index, (task, optimizer, sigma) in enumerate(plans):
-        runs = outcomes[index * len(seeds):(index + 1) * len(seeds)]
+    for (task, optimizer, sigma), runs in zip(plans, per_plan(pool.map(run, specs), len(seeds)), strict=True):
         best_runs = data["tasks"][task][optimizer]["variants"][best[task, optimizer]]
         score, best_score = (median_score(r, higher_is_better=False)[0] for r in (runs, best_runs))
         records.append({"task": task, "optimizer": optimizer, "sigma": sigma, "best": best[task, optimizer],
