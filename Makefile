@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.make_docs
 
 # The sigma="auto" ablation (about 6 minutes on 2 cores) on the learning rates `make bench` chose,
-# the measurements behind its design note (about 3 minutes), and docs/auto_sigma.md.
+# the measurements behind its design note (about 4 minutes), and docs/auto_sigma.md.
 bench-auto-sigma: $(STAMP)
 	$(PY) -m benchmarks.auto_sigma
 	$(PY) -m benchmarks.auto_sigma_diagnostics

@@ -9,6 +9,9 @@ why it misses the rows of docs/auto_sigma.md that it misses.
   with auto for the first 5 steps and σ = 4 or 8 after them: which steps decide the run.
 - ``between``: the rows where σ = 0.9 is the best fixed σ and auto misses (logistic regression
   and the CNN with SuperSGD, the language model): fixed σ = 1.2 and 1.5, against the best.
+- ``oracle``: SuperSGD with σ set to the theory's σ* of the Hessian's top eigenvalue, measured
+  by power iteration every step (every 5 after the first 10): the theory's σ without estimation
+  error, on logistic regression, mnist-30-fullbatch and the CNN.
 - ``started_at``: every row of the ablation (results/auto_sigma.json, its seeds) with auto
   started at σ = 4 instead of Nesterov's g, scored by the ablation's rule.
 - ``noise``: the stationary loss of Eq. (5)'s map under additive gradient noise against σ
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -41,7 +45,7 @@ from superaccel.training import train
 
 from .auto_sigma import chosen, make_optimizer, optimizers_of
 from .make_docs import auto_sigma_rows, plan_name, ratio_text
-from .tasks import Task, prepare_data, task_named
+from .tasks import Run, Task, prepare_data, task_named
 from .time_to_target import REPORT_SEEDS, RESULTS, _init_worker, execute, median_score
 
 CURVATURE_CHECKS = {"mnist-30-fullbatch": (20, 100, 200), "cnn-mnist": (20, 100, 250), "logreg-mnist": (5, 15, 30)}
@@ -53,6 +57,9 @@ EARLY_SIGMAS = (4.0, 8.0)
 START_SIGMA = 4.0
 BETWEEN_ROWS = (("logreg-mnist", "SuperSGD"), ("cnn-mnist", "SuperSGD"), ("char-lm", "SuperAdamW"))
 BETWEEN_SIGMAS = (1.2, 1.5)
+ORACLE_TASKS = ("logreg-mnist", "mnist-30-fullbatch", "cnn-mnist")
+ORACLE_DENSE_STEPS = 10
+ORACLE_EVERY = 5
 
 
 def top_hessian_eigenvalue(loss: torch.Tensor, params: list[torch.Tensor], generator: torch.Generator) -> float:
@@ -117,10 +124,41 @@ class SwitchSigma:
                 group["auto_sigma"], group["sigma"] = None, float(self.then)
 
 
+class TopCurvatureSigma:
+    """Stepped after every optimizer step: σ of every group becomes the theory's σ*(kη, g) of
+    the top eigenvalue of the Hessian at the point the next gradient is taken (power iteration;
+    every step for the first ORACLE_DENSE_STEPS steps, every ORACLE_EVERY steps after them),
+    clipped to [0, σ_max], σ_max where that eigenvalue is not positive: the theory's σ with no
+    error in the curvature.  ``loss`` is the run's: on a mini-batch task each measurement draws
+    a batch of its own from the training stream."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, loss, lr: float, momentum: float) -> None:
+        self.optimizer, self.loss, self.lr, self.momentum, self.steps = optimizer, loss, lr, momentum, 0
+        self.params = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
+        self.generator = torch.Generator().manual_seed(0)
+        self.trace: list[tuple[int, float, float]] = []  # (step, top kη, σ)
+        self.measure()
+
+    def measure(self) -> None:
+        with sdpa_kernel(SDPBackend.MATH):
+            k_eta = top_hessian_eigenvalue(self.loss(), self.params, self.generator) * self.lr
+        sigma = auto_sigma.SIGMA_MAX if k_eta <= 0 else float(theory.exact_sigma_star(k_eta, self.momentum))
+        sigma = min(max(sigma, 0.0), auto_sigma.SIGMA_MAX)
+        for group in self.optimizer.param_groups:
+            group["sigma"] = sigma
+        self.trace.append((self.steps, k_eta, sigma))
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps < ORACLE_DENSE_STEPS or self.steps % ORACLE_EVERY == 0:
+            self.measure()
+
+
 @dataclass(frozen=True)
-class Run:
+class RunSpec:
     """One run: σ (a number or "auto"), optionally switched to ``then`` after EARLY_STEPS
-    steps, or auto started at ``start`` instead of Nesterov's g."""
+    steps, or auto started at ``start`` instead of Nesterov's g, or (``oracle``) σ set by
+    :class:`TopCurvatureSigma`."""
 
     task: str
     optimizer: str
@@ -129,9 +167,17 @@ class Run:
     sigma: float | str = auto_sigma.AUTO
     then: float | str | None = None
     start: float | None = None
+    oracle: bool = False
 
 
-def run(spec: Run) -> dict[str, Any]:
+def run(spec: RunSpec) -> dict[str, Any]:
+    task = task_named(spec.task, False)
+    runs: list[Run] = []
+
+    def make_run(seed: int) -> Run:  # the oracle needs the run's loss
+        runs.append(task.make_run(seed))
+        return runs[-1]
+
     def build(params):
         optimizer = make_optimizer(spec.optimizer, params, spec.lr, spec.sigma)
         if spec.start is not None:
@@ -139,11 +185,17 @@ def run(spec: Run) -> dict[str, Any]:
                 group["sigma"] = spec.start
         return optimizer
 
-    def switch(optimizer):
+    oracles: list[TopCurvatureSigma] = []
+
+    def schedulers(optimizer):
+        if spec.oracle:
+            oracles.append(TopCurvatureSigma(optimizer, runs[-1].loss, spec.lr, optimizer.param_groups[0]["momentum"]))
+            return oracles
         return [] if spec.then is None else [SwitchSigma(optimizer, EARLY_STEPS, spec.then)]
 
-    outcome = execute(task_named(spec.task, False), build, spec.seed, schedulers=switch)
-    return {key: outcome[key] for key in ("reached_at", "train_seconds", "diverged", "final_metric")}
+    outcome = execute(dataclasses.replace(task, make_run=make_run), build, spec.seed, schedulers=schedulers)
+    return ({key: outcome[key] for key in ("reached_at", "train_seconds", "diverged", "final_metric")}
+            | ({"trace": oracles[0].trace} if oracles else {}))
 
 
 def early_steps(pool: ProcessPoolExecutor) -> list[dict[str, Any]]:
@@ -156,7 +208,7 @@ def early_steps(pool: ProcessPoolExecutor) -> list[dict[str, Any]]:
     records = []
     for optimizer, family in optimizers_of(task).items():
         lr = chosen(task, family, False)[0]
-        specs = [[Run(task.name, optimizer, lr, seed, first, None if then == first else then)
+        specs = [[RunSpec(task.name, optimizer, lr, seed, first, None if then == first else then)
                   for seed in REPORT_SEEDS] for first, then in plans]
         outcomes = per_plan(pool.map(run, [spec for by_seed in specs for spec in by_seed]), len(REPORT_SEEDS))
         for (first, then), by_seed in zip(plans, outcomes, strict=True):
@@ -182,15 +234,37 @@ def between(pool: ProcessPoolExecutor) -> list[dict[str, Any]]:
     best = {(row["task"], row["optimizer"]): row["best"] for row in auto_sigma_rows(data)}
     seeds = data["config"]["seeds"]
     plans = [(task, optimizer, sigma) for task, optimizer in BETWEEN_ROWS for sigma in BETWEEN_SIGMAS]
-    specs = [Run(task, optimizer, data["tasks"][task][optimizer]["lr"], seed, sigma)
+    specs = [RunSpec(task, optimizer, data["tasks"][task][optimizer]["lr"], seed, sigma)
              for task, optimizer, sigma in plans for seed in seeds]
     records = []
     for (task, optimizer, sigma), runs in zip(plans, per_plan(pool.map(run, specs), len(seeds)), strict=True):
         best_runs = data["tasks"][task][optimizer]["variants"][best[task, optimizer]]
-        score, best_score = (median_score(r, higher_is_better=False)[0] for r in (runs, best_runs))
         records.append({"task": task, "optimizer": optimizer, "sigma": sigma, "best": best[task, optimizer],
-                        "reached": [r["reached_at"] for r in runs], "ratio": score / best_score})
+                        "reached": [r["reached_at"] for r in runs], "ratio": score_ratio(runs, best_runs)})
     return records
+
+
+def oracle(pool: ProcessPoolExecutor) -> list[dict[str, Any]]:
+    """SuperSGD with σ from :class:`TopCurvatureSigma` on ORACLE_TASKS, on the ablation's seeds
+    and lrs: steps to the target and the score over the best fixed σ's."""
+    data = ablation()
+    best = {(row["task"], row["optimizer"]): row["best"] for row in auto_sigma_rows(data)}
+    seeds = data["config"]["seeds"]
+    specs = [RunSpec(task, "SuperSGD", data["tasks"][task]["SuperSGD"]["lr"], seed, 0.9, oracle=True)
+             for task in ORACLE_TASKS for seed in seeds]
+    records = []
+    for task, runs in zip(ORACLE_TASKS, per_plan(pool.map(run, specs), len(seeds)), strict=True):
+        fixed = best[task, "SuperSGD"]
+        records.append({"task": task, "optimizer": "SuperSGD", "best": fixed, "seeds": seeds,
+                        "reached": [r["reached_at"] for r in runs], "traces": [r["trace"] for r in runs],
+                        "ratio": score_ratio(runs, data["tasks"][task]["SuperSGD"]["variants"][fixed])})
+    return records
+
+
+def score_ratio(runs: list[dict[str, Any]], best_runs: list[dict[str, Any]]) -> float:
+    """The ablation's score (median steps, a miss counting as ∞) of ``runs`` over ``best_runs``'."""
+    score, best_score = (median_score(r, higher_is_better=False)[0] for r in (runs, best_runs))
+    return score / best_score
 
 
 def started_at(pool: ProcessPoolExecutor, sigma: float) -> dict[str, Any]:
@@ -198,7 +272,7 @@ def started_at(pool: ProcessPoolExecutor, sigma: float) -> dict[str, Any]:
     ablation is (rows within 1.1× of the best fixed σ)."""
     data = ablation()
     seeds = data["config"]["seeds"]
-    specs = {(task, optimizer, seed): Run(task, optimizer, entry["lr"], seed, start=sigma)
+    specs = {(task, optimizer, seed): RunSpec(task, optimizer, entry["lr"], seed, start=sigma)
              for task, by_optimizer in data["tasks"].items() for optimizer, entry in by_optimizer.items()
              for seed in seeds}
     outcomes = dict(zip(specs, pool.map(run, specs.values()), strict=True))
@@ -230,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "curvature": {name: curvature(name, steps)
                                                  for name, steps in CURVATURE_CHECKS.items()},
                                    "early_steps": early_steps(pool), "started_at": started_at(pool, START_SIGMA),
-                                   "between": between(pool)}
+                                   "between": between(pool), "oracle": oracle(pool)}
     print("stationary loss under gradient noise, over its value at σ = 0 (g = 0.9):")
     for k_eta, by_sigma in payload["noise"].items():
         print(f"  kη = {k_eta}: " + ", ".join(f"σ = {sigma} {ratio:.3f}" for sigma, ratio in by_sigma.items()))
@@ -254,6 +328,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {record['task']:<14} {record['optimizer']:<10} σ = {record['sigma']:g}: "
               + ", ".join("—" if r is None else str(r) for r in record["reached"])
               + f"; {ratio_text(record['ratio'], 'σ = ' + format(record['sigma'], 'g'))} of {record['best']}'s score")
+    print("SuperSGD with σ = σ* of the Hessian's top eigenvalue, measured every step (steps per seed; score / "
+          "best fixed σ's):")
+    for record in payload["oracle"]:
+        print(f"  {record['task']:<20} " + ", ".join("—" if r is None else str(r) for r in record["reached"])
+              + f"; {ratio_text(record['ratio'], 'the oracle')} of {record['best']}'s score")
+        for seed, trace in zip(record["seeds"], record["traces"], strict=True):
+            early = trace[:ORACLE_DENSE_STEPS + 2]
+            print(f"    seed {seed}, (step, top kη, σ): "
+                  + " ".join(f"({step}, {k_eta:.2g}, {sigma:.2f})" for step, k_eta, sigma in early))
     payload["config"] = {"torch": torch.__version__, "seconds": time.perf_counter() - start,
                          "curvature_seed": CURVATURE_SEED, "report_seeds": REPORT_SEEDS, "early_steps": EARLY_STEPS}
     out = RESULTS / "auto_sigma_diagnostics.json"

@@ -136,7 +136,9 @@ def test_the_diagnostics_section_counts_which_steps_decide_a_run_and_tabulates_s
                         plan(8.0, "auto", [52, 61, 90]), plan("auto", 8.0, [101, None, 65])],
         "started_at": {"start_sigma": 4.0, "seeds": [3, 4, 5], "rows": 2, "within_before": 1, "within_after": 2,
                        "changed": {"quadratic-k100 SuperAdam": {"before": float("inf"), "after": 1.02}}},
-        "curvature": {"logreg-mnist": [{"step": 10, "top_k_eta": 0.25}, {"step": 20, "top_k_eta": 4.0}]},
+        "oracle": [{"task": "logreg-mnist", "optimizer": "SuperSGD", "best": "σ = 0.9", "reached": [26, 26, None],
+                    "ratio": 0.72}, {"task": "cnn-mnist", "optimizer": "SuperSGD", "best": "σ = 0.9",
+                                     "reached": [None, None, 300], "ratio": float("inf")}],
         "between": [{"task": "logreg-mnist", "optimizer": "SuperSGD", "sigma": sigma, "best": "σ = 0.9",
                      "reached": reached, "ratio": ratio}
                     for sigma, reached, ratio in ((1.2, [30, 40, None], 1.33), (1.5, [None, None, 50], float("inf")))]}
@@ -150,6 +152,6 @@ def test_the_diagnostics_section_counts_which_steps_decide_a_run_and_tabulates_s
             "its later σ throughout.") in text
     assert "puts 2 of 2 rows within 1.1× of the best fixed σ (against 1)" in text
     assert "quadratic-k100 SuperAdam auto missed → 1.02." in text
-    # σ* of kη = 0.25 is (0.9 − (1 − 0.5)²)/0.25 = 2.6; of kη = 4 negative, so 0
-    assert ("| logreg-mnist | SuperSGD | 30, 40, — (1.33) | —, —, 50 (σ = 1.5 missed) | 0.25 (10), 4 (20) "
-            "| 2.60, 0.00 |") in text
+    assert "| logreg-mnist | 26, 26, — | 0.72 (σ = 0.9) |" in text
+    assert "| cnn-mnist | —, —, 300 | the oracle missed (σ = 0.9) |" in text
+    assert "| logreg-mnist | SuperSGD | 30, 40, — (1.33) | —, —, 50 (σ = 1.5 missed) |" in text

@@ -260,3 +260,25 @@ def test_the_diagnostics_switch_sigma_after_the_early_steps(first, then):
     else:  # the estimator moves σ for 3 steps, then σ is 8 and stays
         assert len(set(sigmas[:3])) > 1 and sigmas[3:] == [8.0] * 5
         assert optimizer.param_groups[0]["auto_sigma"] is None
+
+
+def test_the_diagnostics_oracle_sets_sigma_star_of_the_top_hessian_eigenvalue():
+    from benchmarks.auto_sigma_diagnostics import TopCurvatureSigma
+    from superaccel import theory
+
+    problem = IllConditionedQuadratic(dim=8, condition_number=20.0, largest=3.0, seed=0)
+    theta = torch.nn.Parameter(torch.tensor(problem.start()))
+    optimizer = SuperSGD([theta], lr=0.1, momentum=0.9, sigma=1.0)
+    oracle = TopCurvatureSigma(optimizer, lambda: problem.loss(theta), lr=0.1, momentum=0.9)
+    expected = float(theory.exact_sigma_star(0.3, 0.9))  # kη = 3.0 · 0.1: ≈ 2.32
+    assert optimizer.param_groups[0]["sigma"] == pytest.approx(expected, rel=1e-3)
+    for _ in range(3):
+        optimizer.zero_grad()
+        problem.loss(theta).backward()
+        optimizer.step()
+        optimizer.param_groups[0]["sigma"] = 0.0
+        oracle.step()  # measured again: a quadratic's Hessian does not move
+        assert optimizer.param_groups[0]["sigma"] == pytest.approx(expected, rel=1e-3)
+    # negative curvature (a maximum): σ_max
+    concave = TopCurvatureSigma(optimizer, lambda: -(theta**2).sum(), lr=0.1, momentum=0.9)
+    assert concave.optimizer.param_groups[0]["sigma"] == 8.0
