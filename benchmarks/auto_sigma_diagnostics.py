@@ -44,7 +44,7 @@ from superaccel.optim import auto_sigma
 from superaccel.training import train
 
 from .auto_sigma import chosen, make_optimizer, optimizers_of
-from .make_docs import auto_sigma_rows, plan_name, ratio_text
+from .make_docs import auto_sigma_rows, plan_name, ratio_text, ratio_to_best, steps_text
 from .tasks import Run, Task, prepare_data, task_named
 from .time_to_target import REPORT_SEEDS, RESULTS, _init_worker, execute, median_score
 
@@ -190,7 +190,7 @@ def run(spec: RunSpec) -> dict[str, Any]:
     def schedulers(optimizer):
         if spec.oracle:
             oracles.append(TopCurvatureSigma(optimizer, runs[-1].loss, spec.lr, optimizer.param_groups[0]["momentum"]))
-            return oracles
+            return [oracles[-1]]
         return [] if spec.then is None else [SwitchSigma(optimizer, EARLY_STEPS, spec.then)]
 
     outcome = execute(dataclasses.replace(task, make_run=make_run), build, spec.seed, schedulers=schedulers)
@@ -261,10 +261,10 @@ def oracle(pool: ProcessPoolExecutor) -> list[dict[str, Any]]:
     return records
 
 
-def score_ratio(runs: list[dict[str, Any]], best_runs: list[dict[str, Any]]) -> float:
+def score_ratio(runs: list[dict[str, Any]], best_runs: list[dict[str, Any]]) -> float | None:
     """The ablation's score (median steps, a miss counting as ∞) of ``runs`` over ``best_runs``'."""
     score, best_score = (median_score(r, higher_is_better=False)[0] for r in (runs, best_runs))
-    return score / best_score
+    return ratio_to_best(score, best_score)
 
 
 def started_at(pool: ProcessPoolExecutor, sigma: float) -> dict[str, Any]:
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{EARLY_TASK}, steps to the target on the seeds {list(REPORT_SEEDS)} (— not within the budget):")
     for record in payload["early_steps"]:
         print(f"  {record['optimizer']:<10} {plan_name(record, EARLY_STEPS):<36} "
-              + ", ".join("—" if r is None else str(r) for r in record["reached"]))
+              + steps_text(record["reached"]))
     started = payload["started_at"]
     print(f"auto started at σ = {started['start_sigma']:g} (seeds {started['seeds']}): within 1.1× of the best "
           f"fixed σ on {started['within_after']} of {started['rows']} rows, against {started['within_before']} "
@@ -326,12 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     print("fixed σ between 0.9 and 2 where σ = 0.9 is the best fixed σ (steps per seed; score / best fixed σ's):")
     for record in payload["between"]:
         print(f"  {record['task']:<14} {record['optimizer']:<10} σ = {record['sigma']:g}: "
-              + ", ".join("—" if r is None else str(r) for r in record["reached"])
+              + steps_text(record["reached"])
               + f"; {ratio_text(record['ratio'], 'σ = ' + format(record['sigma'], 'g'))} of {record['best']}'s score")
     print("SuperSGD with σ = σ* of the Hessian's top eigenvalue, measured every step (steps per seed; score / "
           "best fixed σ's):")
     for record in payload["oracle"]:
-        print(f"  {record['task']:<20} " + ", ".join("—" if r is None else str(r) for r in record["reached"])
+        print(f"  {record['task']:<20} " + steps_text(record["reached"])
               + f"; {ratio_text(record['ratio'], 'the oracle')} of {record['best']}'s score")
         for seed, trace in zip(record["seeds"], record["traces"], strict=True):
             early = trace[:ORACLE_DENSE_STEPS + 2]

@@ -287,7 +287,7 @@ def auto_sigma_rows(data: dict) -> list[dict]:
             # the protocol's score: the median over seeds, a missed seed counting as infinitely many steps
             scores = {name: median_score(runs, higher_is_better=False)[0] for name, runs in entry["variants"].items()}
             best_score, best = min((score, name) for name, score in scores.items() if name.startswith("σ ="))
-            ratios = {name: _ratio_to_best(score, best_score) for name, score in scores.items()}
+            ratios = {name: ratio_to_best(score, best_score) for name, score in scores.items()}
             ratio = ratios["auto"]
             auto_runs, default_runs = entry["variants"]["auto"], entry["variants"]["σ = 2"]
             failures = sum(1 for a, d in zip(auto_runs, default_runs, strict=True)
@@ -309,7 +309,7 @@ def _tuned_sigmas(rows: list[dict]) -> str:
     return ", ".join(f"σ = {sigma} on {count}" for sigma, count in counts.most_common())
 
 
-def _ratio_to_best(score: float, best_score: float) -> float | None:
+def ratio_to_best(score: float, best_score: float) -> float | None:
     """A variant's score over the best fixed σ's: 0 where only the variant reached the target,
     inf where only fixed σ did, None where neither did."""
     if not (math.isfinite(best_score) or math.isfinite(score)):
@@ -329,8 +329,13 @@ def _auto_sigma_by_regime(rows: list[dict], quick: bool) -> list[str]:
     return ["- by kind of problem (auto / best fixed σ):", *lines] if lines else []
 
 
+def steps_text(reached: list[int | None], separator: str = ", ") -> str:
+    """Steps to the target per seed, — where a seed missed it."""
+    return separator.join("—" if r is None else str(r) for r in reached)
+
+
 def ratio_text(ratio: float | None, variant: str = "auto") -> str:
-    """A variant's score over the best fixed σ's (see :func:`_ratio_to_best`)."""
+    """A variant's score over the best fixed σ's (see :func:`ratio_to_best`)."""
     if ratio is None:
         return "no variant reached"
     if ratio == 0:
@@ -422,8 +427,8 @@ def _oracle_section(diagnostics: dict) -> list[str]:
              "the CNN each measurement draws a batch of its own, so the run sees another batch order):", "",
              "| task | steps | score / best fixed σ's |", "|---|---|---|"]
     for record in diagnostics["oracle"]:
-        lines.append(f"| {record['task']} | " + ", ".join("—" if r is None else str(r) for r in record["reached"])
-                     + f" | {ratio_text(record['ratio'], 'the oracle')} ({record['best']}) |")
+        lines.append(f"| {record['task']} | {steps_text(record['reached'])} | "
+                     f"{ratio_text(record['ratio'], 'the oracle')} ({record['best']}) |")
     return lines + [""]
 
 
@@ -437,8 +442,7 @@ def _early_steps_section(diagnostics: dict) -> list[str]:
              "| optimizer | σ | " + " | ".join(f"seed {seed}" for seed in seeds) + " |",
              "|---|---|" + "---|" * len(seeds)]
     for record in records:
-        lines.append(f"| {record['optimizer']} | {plan_name(record, early)} | "
-                     + " | ".join("—" if r is None else str(r) for r in record["reached"]) + " |")
+        lines.append(f"| {record['optimizer']} | {plan_name(record, early)} | {steps_text(record['reached'], ' | ')} |")
     unswitched = {(r["optimizer"], r["first"]): r["reached"] for r in records if r["first"] == r["then"]}
     switched = [r for r in records if r["first"] != r["then"]]
     pairs = len(switched) * len(seeds)
@@ -471,7 +475,7 @@ def _between_section(diagnostics: dict) -> list[str]:
              "| task | optimizer | " + " | ".join(f"σ = {s:g}" for s in sigmas) + " |",
              "|---|---|" + "---|" * len(sigmas)]
     for task, optimizer in rows:
-        cells = [", ".join("—" if r is None else str(r) for r in records[task, optimizer, sigma]["reached"])
+        cells = [steps_text(records[task, optimizer, sigma]["reached"])
                  + f" ({ratio_text(records[task, optimizer, sigma]['ratio'], 'σ = ' + format(sigma, 'g'))})"
                  for sigma in sigmas]
         lines.append(f"| {task} | {optimizer} | " + " | ".join(cells) + " |")

@@ -80,8 +80,8 @@ quadratic and regression rows (deterministic and mini-batch), 10 of 17 rows in a
   of kη ≈ 0.23, is 2.7, and the first steps decide (above).  The CNN 250, 325, 275 (1.22×
   σ = 0.9's): along the oracle's run the top kη climbs from 0.1–0.3 to 2–8 by steps 7–10 (σ*
   0–0.3 there), along auto's it was 0.2–0.5 at steps 20–250; fixed σ = 1.2 and 1.5 already
-  take 1.44× σ = 0.9's steps.  Along the auto run (seed 3) the estimator's largest curvature against the true top:
-  mnist-30-fullbatch 0.13–0.15 against kη 0.06–0.10, cnn-mnist 0.50–0.70 against 0.17–0.47,
+  take 1.44× σ = 0.9's steps.  Along the auto run (seed 3) the estimator's largest curvature
+  against the true top: mnist-30-fullbatch 0.13–0.15 against kη 0.06–0.10, cnn-mnist 0.50–0.70 against 0.17–0.47,
   logistic regression 0.54–0.56 against 0.54–0.57 from step 15.
 - Gradient noise does not explain the CNN in the linear model: with additive noise the
   stationary loss of Eq. (5)'s map falls as σ grows (kη = 0.3: 0.27, 0.15, 0.09 of its value
