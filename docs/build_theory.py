@@ -10,9 +10,9 @@ import re
 import sys
 from pathlib import Path
 
-from superaccel.experiments import get_figure
-from superaccel.experiments.figure import run_figure, write_atomically
-from superaccel.experiments.report import claims_table
+from superaccel_lab.experiments import get_figure
+from superaccel_lab.experiments.figure import run_figure, write_atomically
+from superaccel_lab.experiments.report import claims_table
 
 DOCS = Path(__file__).resolve().parent
 
@@ -34,9 +34,9 @@ def replace_block(text: str, name: str, content: str) -> str:
     return pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(2), text)
 
 
-def build_theory_doc(figures_dir: Path = DOCS / "figures") -> None:
+def build_theory_doc(figures_dir: Path = DOCS / "reproduction") -> None:
     results = {name: run_figure(get_figure(name), figures_dir) for name in ("fig1", "fig2", "fig7")}
-    for name in results:  # the docs keep the pictures; the JSON lives in results/
+    for name in results:  # the pictures are the reproduction snapshot's; the JSON lives in results/
         (figures_dir / f"{name}.json").unlink()
     path = DOCS / "theory.md"
     text = replace_block(path.read_text(), "sigma-star", sigma_star_table(results["fig2"]))

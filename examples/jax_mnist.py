@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from superaccel.data import load_mnist
 from superaccel.optax import eval_params, super_adam
+from superaccel_lab.data import load_mnist
 
 
 def init_mlp(key: jax.Array, sizes=(784, 256, 10)) -> list[dict[str, jax.Array]]:

@@ -1,29 +1,25 @@
-"""superaccel: super-accelerated momentum for PyTorch.
+"""superaccel: super-accelerated momentum for PyTorch and JAX.
 
 Nakerst, Brennan & Haque, "Gradient descent with momentum — to accelerate or to
 super-accelerate?": evaluate the gradient σ estimated steps ahead, at θ + σ·m.
 
-Importing ``superaccel`` needs torch only; ``superaccel.experiments``, ``superaccel.theory``
-and the command line need the ``experiments`` extra (numpy, scipy, matplotlib, tqdm).
+The package needs no framework of its own: ``superaccel.theory`` (σ*), ``superaccel.rules``
+and ``superaccel.auto_sigma`` are plain Python.  The PyTorch optimizers (``superaccel.SuperSGD``
+and the rest, ``superaccel.optim``) need torch (``pip install 'superaccel[torch]'``); the
+optax transformations (``superaccel.optax``) need JAX and optax (``pip install
+'superaccel[jax]'``).  Each is imported when first used, with an error naming the install
+line when its framework is missing.
 """
 
-from .optim import (
-    CosineSigma,
-    LambdaSigma,
-    LinearSigma,
-    SigmaScheduler,
-    SuperAccelerate,
-    SuperAdam,
-    SuperAdamW,
-    SuperOptimizer,
-    SuperRMSprop,
-    SuperSGD,
-)
-from .training import at_theta
+from __future__ import annotations
 
-__version__ = "0.2.0"
+import importlib
+from typing import Any
 
-__all__ = [
+__version__ = "0.3.0"
+
+#: the PyTorch names, from superaccel.optim (imported on first use: it needs torch)
+_TORCH_NAMES = (
     "SuperSGD",
     "SuperRMSprop",
     "SuperAdam",
@@ -35,4 +31,16 @@ __all__ = [
     "CosineSigma",
     "LambdaSigma",
     "at_theta",
-]
+)
+
+__all__ = [*_TORCH_NAMES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_NAMES:
+        return getattr(importlib.import_module(".optim", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_TORCH_NAMES])

@@ -16,13 +16,15 @@ As with the torch optimizers, the parameters you train hold the look-ahead point
 
 Every transformation takes optax's parameter names, a learning rate and a σ that are floats
 or schedules (functions of the update count, as optax schedules; the native three also take
-``sigma="auto"``, the rule of :mod:`superaccel.optim.auto_sigma` computed on the device), works under
+``sigma="auto"``, the rule of :mod:`superaccel.auto_sigma` computed on the device), works under
 ``optax.inject_hyperparams``, ``jax.jit`` and ``jax.vmap``, and chains (clipping before it,
 ``optax.masked`` around it).  The numbers are those of the torch classes: SuperSGD,
 SuperRMSprop and SuperAdamW are followed to 1e-12 in float64 (tests/test_optax.py).
 
 The σ of update number k (counting from 0) forms the look-ahead of that update, as
-``group["sigma"]`` does at the k-th ``step()`` in torch.
+``group["sigma"]`` does at the k-th ``step()`` in torch.  The update rules' algebra is
+:mod:`superaccel.rules`, the same functions the torch classes use, evaluated in
+``jax.numpy``; this module imports no torch.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ except ModuleNotFoundError as error:
         "superaccel.optax needs JAX and optax: pip install 'superaccel[jax]'"
     ) from error
 
-from .optim import auto_sigma
-from .optim.adam import check_decay_undoable, lookahead_coefficients, step_coefficients
+from . import auto_sigma, rules
+from ._ops import Ops
 
 __all__ = ["super_sgd", "super_rmsprop", "super_adam", "super_adamw", "super_accelerate", "eval_params",
            "SuperSGDState", "SuperRMSpropState", "SuperAdamState", "SuperAccelerateState", "AutoSigmaState"]
@@ -55,6 +57,15 @@ def _float(value: Any) -> jax.Array:
     """A scalar in the default float type (float64 when x64 is on), so that the state keeps
     one dtype from update to update (jit and scan need it)."""
     return jnp.asarray(value, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
+
+
+def _fori_loop(lower: int, upper: int, body: Callable, value: Any) -> Any:
+    return jax.lax.fori_loop(lower, upper, body, jax.tree.map(_float, value))
+
+
+#: the scalar rules' operations in jax.numpy (superaccel._ops)
+JAX_OPS = Ops(sqrt=jnp.sqrt, where=jnp.where, abs=jnp.abs, maximum=jnp.maximum, minimum=jnp.minimum,
+              isfinite=jnp.isfinite, fori_loop=_fori_loop)
 
 
 def _at(hyperparameter: ScalarOrSchedule, count: jax.Array) -> Any:
@@ -94,24 +105,23 @@ def _with_weight_decay(grads: Any, params: Any, weight_decay: Any, name: str) ->
     return _map(lambda g, p: g + weight_decay * p, grads, params)
 
 
-# -- sigma="auto" (superaccel.optim.auto_sigma, in jax.numpy: no host round trip) ------------
+# -- sigma="auto" (superaccel.auto_sigma, in jax.numpy: no host round trip) -------------------
 
 def _is_auto(value: Any, name: str = "sigma") -> bool:
     return name == "sigma" and isinstance(value, str) and value == auto_sigma.AUTO
 
 
 class AutoSigmaState(NamedTuple):
-    """The estimator of ``sigma="auto"``: σ, the smoothed and the largest curvature seen,
-    and the two sums and the cosine the next step's secant needs."""
+    """σ and the estimator of ``sigma="auto"`` (:class:`superaccel.auto_sigma.Estimate`'s fields)."""
 
     sigma: jax.Array
     low: jax.Array
     high: jax.Array
     projection: jax.Array
     displacement: jax.Array
-    cosine: jax.Array  # |cos(Δφ, b)| of the displacement the next secant divides by
-    estimated: jax.Array  # low and high hold an estimate
-    primed: jax.Array  # projection and displacement hold the previous step's sums
+    cosine: jax.Array
+    estimated: jax.Array
+    primed: jax.Array
 
 
 def _auto_init(momentum: Any) -> AutoSigmaState:
@@ -119,59 +129,20 @@ def _auto_init(momentum: Any) -> AutoSigmaState:
     return AutoSigmaState(_float(momentum), zero, zero, zero, zero, zero, jnp.array(False), jnp.array(False))
 
 
-def _rate(k_eta: jax.Array, g: Any, sigma: jax.Array) -> jax.Array:
-    """``auto_sigma.rate`` elementwise."""
-    c = g - k_eta * sigma
-    trace = 1 + c - k_eta
-    disc = trace * trace - 4 * c
-    root = jnp.sqrt(jnp.abs(disc))
-    real = jnp.maximum(jnp.abs(trace + root), jnp.abs(trace - root)) / 2
-    return jnp.where(disc >= 0, real, jnp.sqrt(jnp.abs(c)))
+def _auto_step(auto: AutoSigmaState, sums: auto_sigma.StepSums, form: rules.HeavyBall) -> AutoSigmaState:
+    sigma, estimate = auto_sigma.choose_sigma(auto_sigma.Estimate(*auto[1:]), sums, form, auto.sigma, ops=JAX_OPS)
+    *values, estimated, primed = estimate
+    return AutoSigmaState(_float(sigma), *map(_float, values), jnp.asarray(estimated), jnp.asarray(primed))
 
 
-def _minimax_sigma(points: jax.Array, g: Any) -> jax.Array:
-    """``auto_sigma.minimax_sigma`` on a grid of 1601 σ (exact for one kη)."""
-    grid = jnp.linspace(0.0, auto_sigma.SIGMA_MAX, 1601)
-    worst = jnp.max(_rate(points[:, None], g, grid[None, :]), axis=0)
-    k = points[0]
-    exact = jnp.clip((g - (1 - jnp.sqrt(k)) ** 2) / k, 0.0, auto_sigma.SIGMA_MAX)
-    single = (points[-1] <= points[0] * (1 + 1e-9)) & (k > 0) & (k < 4)
-    return jnp.where(single, exact, grid[jnp.argmin(worst)])
-
-
-def _auto_step(auto: AutoSigmaState, q, n, b, *, g, c, eta, undo) -> AutoSigmaState:
-    """``auto_sigma.choose_sigma``: the secant, the range, σ, and the next step's sums."""
-    h = (q - auto.projection) / jnp.where(auto.displacement == 0, 1.0, auto.displacement)
-    ok = auto.primed & (auto.displacement != 0) & (auto.cosine >= auto_sigma.MIN_COSINE) & jnp.isfinite(h) & (h > 0)
-    smoothing, decay = auto_sigma.SMOOTHING, auto_sigma.HIGH_DECAY
-    high = jnp.where(ok, jnp.where(auto.estimated, jnp.maximum(h, decay * auto.high), h), auto.high)
-    low = jnp.where(ok, jnp.where(auto.estimated, smoothing * auto.low + (1 - smoothing) * h, h), auto.low)
-    low = jnp.minimum(low, high)
-    estimated = auto.estimated | ok
-    spread = jnp.where(estimated, high / jnp.where(low > 0, low, 1.0), 1.0)
-    points = low * c * eta * spread ** (jnp.arange(auto_sigma.POINTS) / (auto_sigma.POINTS - 1))
-    target = _minimax_sigma(points, g)
-    moved = jnp.clip(auto.sigma + auto_sigma.SIGMA_RATE * (target - auto.sigma), 0.0, auto_sigma.SIGMA_MAX)
-    sigma = jnp.where(estimated, moved, auto.sigma)
-    cross = g * b + c * q
-    norm = g * g * b + 2 * g * c * q + c * c * n
-    lookahead = (1 + sigma) * eta
-    displacement = undo * cross - lookahead * norm
-    squared = undo**2 * b - 2 * undo * lookahead * cross + lookahead**2 * norm
-    product = squared * norm
-    cosine = jnp.where(product > 0, jnp.abs(displacement) / jnp.sqrt(jnp.where(product > 0, product, 1.0)), 0.0)
-    return AutoSigmaState(_float(sigma), _float(low), _float(high), _float(g * q + c * n), _float(displacement),
-                          _float(cosine), estimated, jnp.array(True))
-
-
-def _sums(xs: Any, buffers: Any, denominators: Any = None) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _sums(xs: Any, buffers: Any, denominators: Any = None) -> auto_sigma.StepSums:
     """(Σ⟨x, b⟩, Σ‖x‖², Σ‖b‖²) over the leaves, weighted by 1/``denominators`` if given."""
     if denominators is None:
         denominators = _map(lambda x: 1.0, xs)
     terms = _map(lambda x, b, d: _Results((jnp.sum(x * b / d), jnp.sum(x * x / d), jnp.sum(b * b / d))),
                  xs, buffers, denominators)
     leaves = jax.tree.leaves(terms)
-    return tuple(sum((leaf[i] for leaf in leaves), _float(0.0)) for i in range(3))
+    return auto_sigma.StepSums(*(sum((leaf[i] for leaf in leaves), _float(0.0)) for i in range(3)))
 
 
 # -- SuperSGD and SuperRMSprop -------------------------------------------------------------
@@ -208,23 +179,19 @@ class SuperRMSpropState(NamedTuple):
     theta = _buffer_theta
 
 
-def _buffer_update(buffer: jax.Array, new_buffer: jax.Array, lr: Any, sigma: Any, applied_sigma: Any) -> jax.Array:
-    """φ_new − φ = lr·(σ'·b − (1 + σ)·b_new): θ re-formed at the current learning rate, the
-    step, and the new look-ahead (torch's SGD convention, so σ = 0 and σ = g follow it)."""
-    return lr * (applied_sigma * buffer - (1 + sigma) * new_buffer)
-
-
 def _accumulate(state: Any, xs: Any, lr: Any, momentum: Any, sigma: Any) -> tuple[Any, Any, Any, Any]:
-    """SuperSGD's and SuperRMSprop's common step: σ (chosen when ``sigma="auto"``), the new
-    accumulator b = g·b + x, and the updates that move φ."""
+    """SuperSGD's and SuperRMSprop's common step (:class:`superaccel.rules.SgdCoefficients`):
+    σ (chosen when ``sigma="auto"``), the new accumulator b = g·b + x, and the updates
+    φ_new − φ = undo·b + step·b_new."""
     estimator = None
     if _is_auto(sigma):
-        estimator = _auto_step(state.auto, *_sums(xs, state.momentum_buffer), g=momentum, c=1.0, eta=lr,
-                               undo=state.applied_sigma * lr)
+        form = rules.buffer_heavy_ball(lr=lr, momentum=momentum, applied_sigma=state.applied_sigma)
+        estimator = _auto_step(state.auto, _sums(xs, state.momentum_buffer), form)
     sig = estimator.sigma if estimator is not None else _at(sigma, state.count)
-    buffer = _map(lambda b, x: momentum * b + x, state.momentum_buffer, xs)
-    updates = _map(lambda old, new: _buffer_update(old, new, lr, sig, state.applied_sigma), state.momentum_buffer,
-                   buffer)
+    c = rules.sgd_coefficients(lr=lr, momentum=momentum, sigma=sig, applied_sigma=state.applied_sigma,
+                               weight_decay=0.0)
+    buffer = _map(lambda b, x: c.momentum * b + x, state.momentum_buffer, xs)
+    updates = _map(lambda old, new: c.undo * old + c.step * new, state.momentum_buffer, buffer)
     return updates, buffer, sig, estimator
 
 
@@ -318,13 +285,13 @@ class SuperAdamState(NamedTuple):
     decay: Any
     auto: AutoSigmaState | None = None
 
-    def _undo(self, param, mu, nu, decay):
-        a, b, bc2 = lookahead_coefficients(self.count, lr=self.applied_lr, sigma=self.applied_sigma, beta1=self.b1,
-                                           beta2=self.b2, decay=decay, to_theta=True, select=jnp.where)
-        return (a - 1) * param + b * mu / (jnp.sqrt(nu) / bc2 + self.eps)
-
     def theta(self, params: optax.Params) -> optax.Params:
-        return _map(lambda p, m, v, d: p + self._undo(p, m, v, d), params, self.mu, self.nu, self.decay)
+        def leaf(param, mu, nu, decay):
+            shift = rules.adam_shift(self.count, lr=self.applied_lr, sigma=self.applied_sigma, beta1=self.b1,
+                                     beta2=self.b2, decay=decay, to_theta=True, ops=JAX_OPS)
+            return shift.scale * param + shift.coeff * mu / (jnp.sqrt(nu) * shift.rsqrt_bc2 + self.eps)
+
+        return _map(leaf, params, self.mu, self.nu, self.decay)
 
 
 def super_adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
@@ -341,15 +308,17 @@ def super_adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: floa
     _check("eps", eps)
     _check("sigma", sigma)
     _check("weight_decay", weight_decay)
-    check_decay_undoable(learning_rate, weight_decay, sigma, name="weight_decay")
+    auto = _is_auto(sigma)
+    rules.check_decay_undoable(learning_rate, weight_decay, auto_sigma.SIGMA_MAX if auto else sigma,
+                               name="weight_decay")
+    # without weight decay the update does not read the parameters (as optax.adam)
+    decays_at_all = not (isinstance(weight_decay, (int, float)) and weight_decay == 0)
 
     def decays(params):
         if mask is None:
             return _map(lambda p: weight_decay, params)
         chosen = mask(params) if callable(mask) else mask
         return _map(lambda p, on: weight_decay if on else 0.0, params, chosen)
-
-    auto = _is_auto(sigma)
 
     def init(params: optax.Params) -> SuperAdamState:
         zeros = optax.tree.zeros_like(params)
@@ -359,29 +328,32 @@ def super_adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: floa
     def update(grads, state: SuperAdamState, params=None):
         lr = _at(learning_rate, state.count)
         state = state._replace(b1=b1, b2=b2, eps=eps, decay=decays(grads))
+        k = state.count
         estimator = None
         if auto:  # Adam's heavy-ball form in its preconditioned metric, as superaccel.SuperAdam
-            k = state.count
             denominators = _map(lambda v, g: jnp.sqrt((b2 * v + (1 - b2) * g * g) / (1 - b2 ** (k + 1))) + eps,
                                 state.nu, grads)
-            undo = jnp.where(k > 0, state.applied_sigma * state.applied_lr / (1 - b1 ** jnp.maximum(k, 1)), 0.0)
-            estimator = _auto_step(state.auto, *_sums(grads, state.mu, denominators), g=b1, c=1 - b1,
-                                   eta=lr / (1 - b1 ** (k + 1)), undo=undo)
+            form = rules.adam_heavy_ball(k, lr=lr, applied_lr=state.applied_lr, applied_sigma=state.applied_sigma,
+                                         beta1=b1, ops=JAX_OPS)
+            estimator = _auto_step(state.auto, _sums(grads, state.mu, denominators), form)
         sig = estimator.sigma if auto else _at(sigma, state.count)
-        if params is None and not (isinstance(weight_decay, (int, float)) and weight_decay == 0):
+        if params is None and decays_at_all:
             raise ValueError("super_adam with weight_decay needs the parameters: update(grads, state, params)")
-        if params is None:
-            params = _map(jnp.zeros_like, grads)  # without weight decay the update does not read them
 
         def leaf(param, grad, mu, nu, decay):
-            undo = state._undo(param, mu, nu, decay)  # θ − φ
-            theta = param + undo
-            mu_new = b1 * mu + (1 - b1) * grad
-            nu_new = b2 * nu + (1 - b2) * grad * grad
-            c, e, bc2 = step_coefficients(state.count, lr=lr, sigma=sig, beta1=b1, beta2=b2, decay=decay)
-            step = (c - 1) * theta + e * mu_new / (jnp.sqrt(nu_new) / bc2 + eps)  # φ_new − θ
-            return _Results((undo + step, mu_new, nu_new))
+            c = rules.adam_coefficients(k, lr=lr, applied_lr=state.applied_lr, sigma=sig,
+                                        applied_sigma=state.applied_sigma, beta1=b1, beta2=b2, eps=eps,
+                                        weight_decay=decay, decoupled=True, ops=JAX_OPS)
+            mu_new = mu + c.one_minus_beta1 * (grad - mu)
+            nu_new = c.beta2 * nu + c.one_minus_beta2 * grad * grad
+            update = (c.undo * mu / (jnp.sqrt(nu) * c.undo_rsqrt_bc2 + c.eps)
+                      + c.step * mu_new / (jnp.sqrt(nu_new) * c.rsqrt_bc2 + c.eps))  # φ_new − φ, less (scale − 1)·φ
+            if decays_at_all:
+                update = update + (c.scale - 1) * param
+            return _Results((update, mu_new, nu_new))
 
+        if params is None:
+            params = grads  # not read (no weight decay): any tree of the right structure
         results = _map(leaf, params, grads, state.mu, state.nu, state.decay)
         updates, mu, nu = (jax.tree.map(lambda r, i=i: r[i], results) for i in range(3))
         return updates, SuperAdamState(optax.safe_increment(state.count), mu, nu, _float(sig), _float(lr), b1, b2,

@@ -67,3 +67,21 @@ def adam(a, b, theta0, lr, beta1, beta2, eps, sigmas, decoupled_weight_decay=0.0
         thetas.append(theta.copy())
         lookaheads.append(theta + sigmas[i + 1] * s)
     return np.array(thetas), np.array(lookaheads)
+
+
+class IllConditioned:
+    """½ θᵀAθ with A's eigenvalues log-spaced from 1/κ to 1 in a random basis; minimum 0."""
+
+    def __init__(self, dim: int, condition_number: float, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        basis, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+        self.eigenvalues = np.geomspace(1 / condition_number, 1.0, dim)
+        self.matrix = basis @ np.diag(self.eigenvalues) @ basis.T
+        self._start = rng.standard_normal(dim)
+
+    def start(self) -> np.ndarray:
+        return self._start.copy()
+
+    def loss(self, theta):
+        """On a torch tensor (float64)."""
+        return 0.5 * theta @ theta.new_tensor(self.matrix) @ theta

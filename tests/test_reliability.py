@@ -84,26 +84,6 @@ def test_migrated_run_can_switch_to_super_acceleration():
     assert not torch.equal(theta, p.detach())
 
 
-def test_superaccel_0_1_velocity_checkpoint_converts_to_the_momentum_buffer():
-    """superaccel 0.1 saved SuperSGD's paper velocity m = −lr·b; it loads as b and the run
-    continues exactly (constant lr)."""
-    x, y = regression()
-    p = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
-    opt = SuperSGD([p], lr=0.05, sigma=3.0)
-    steps(p, opt, 10, x, y)
-    old = copy.deepcopy(opt.state_dict())
-    for group in old["param_groups"]:
-        del group["applied_lr"]
-    for state in old["state"].values():
-        state["velocity"] = -0.05 * state.pop("momentum_buffer")
-    q = torch.nn.Parameter(p.detach().clone())
-    loaded = SuperSGD([q], lr=0.05, sigma=3.0)
-    loaded.load_state_dict(old)
-    steps(p, opt, 10, x, y)
-    steps(q, loaded, 10, x, y)
-    torch.testing.assert_close(q, p, rtol=1e-12, atol=1e-12)
-
-
 def test_sgd_with_dampening_does_not_migrate():
     p = torch.nn.Parameter(torch.zeros(2))
     sgd = torch.optim.SGD([p], lr=0.1, momentum=0.9, dampening=0.5)

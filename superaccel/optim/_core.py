@@ -32,7 +32,10 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from . import auto_sigma
+from .._ops import PYTHON, Ops
+from ..auto_sigma import AUTO, StepSums
+from ..rules import HeavyBall
+from . import _auto_sigma
 
 __all__ = ["SuperOptimizer", "check_hyperparameter", "check_lr", "check_sigma"]
 
@@ -86,6 +89,16 @@ def check_implementation_flags(foreach: bool | None, fused: bool | None) -> None
 
 
 # ---- hyperparameters as the kernels take them ----------------------------------------
+
+#: the scalar rules' operations on the 0-d tensors of a traced step (see :func:`kernel_scalar`)
+TORCH_OPS = Ops(sqrt=torch.sqrt, where=torch.where, abs=torch.abs, maximum=torch.maximum, minimum=torch.minimum,
+                isfinite=torch.isfinite, fori_loop=PYTHON.fori_loop)
+
+
+def ops_for(value: Scalar) -> Ops:
+    """The operations for a hyperparameter as :func:`kernel_scalar` made it."""
+    return TORCH_OPS if isinstance(value, Tensor) else PYTHON
+
 
 
 def kernel_scalar(value: Scalar, reference: Tensor) -> Scalar:
@@ -209,13 +222,9 @@ def select_implementation(params: list[Tensor], foreach: bool | None, fused: boo
     single-tensor loop on the CPU, where torch's foreach "kernels" are an unfused loop over
     tensors and the per-tensor loop keeps each tensor in cache across the update's
     operations.  ``fused`` is opt-in, as in torch, because its first use needs a compiler:
-    on the CPU it builds the C++ kernels of :mod:`._cpu_kernels` (about 30 s once per
-    machine, then cached; a C++ compiler and ninja), on CUDA it compiles Inductor/Triton
-    kernels per optimizer and dtype.  Once built it is the fastest of our paths on the CPU:
-    measured on a 2-core CPU (200 tensors, median of interleaved steps,
-    ``python -m benchmarks.step_time``), its step takes 0.1–0.5 of the default
-    single-tensor path's from 1e5 to 1e8 parameters, and 0.58–0.98 of torch's fused SGD
-    and Adam (SuperAdam at 1e4: 1.29).  CUDA is not measured yet.
+    on the CPU it builds the C++ kernels of :mod:`._cpu_kernels` (once per machine, then
+    cached; a C++ compiler and ninja), on CUDA it compiles Inductor/Triton kernels per
+    optimizer and dtype.  How the paths compare in time: docs/benchmarks.md.
     """
     if fused:
         return "fused"
@@ -267,8 +276,8 @@ class SuperOptimizer(Optimizer):
 
     def _with_auto_sigma(self, hyperparameters: dict[str, Any]) -> dict[str, Any]:
         """``sigma="auto"``: σ starts at the momentum (Nesterov) and the group gets an
-        estimator (:mod:`superaccel.optim.auto_sigma`); a number: no estimator."""
-        if isinstance(hyperparameters.get("sigma"), str) and hyperparameters["sigma"] == auto_sigma.AUTO:
+        estimator (:mod:`superaccel.auto_sigma`); a number: no estimator."""
+        if isinstance(hyperparameters.get("sigma"), str) and hyperparameters["sigma"] == AUTO:
             if not self.supports_auto_sigma:
                 raise ValueError(f"{type(self).__name__} does not support sigma='auto'")
             return {**hyperparameters, "sigma": float(self._momentum_of(hyperparameters)), "auto_sigma": True}
@@ -281,8 +290,8 @@ class SuperOptimizer(Optimizer):
         """The momentum g of the heavy-ball form (SGD's momentum, Adam's β1)."""
         raise NotImplementedError
 
-    def _step_geometry(self, group: dict[str, Any], params: list[Tensor]) -> auto_sigma.StepGeometry:
-        """This step's inner products for the σ estimator (subclasses with auto σ)."""
+    def _auto_sigma_inputs(self, group: dict[str, Any], params: list[Tensor]) -> tuple[StepSums, HeavyBall]:
+        """This step's sums and heavy-ball form for the σ estimator (subclasses with auto σ)."""
         raise NotImplementedError
 
     # -- parameter groups -------------------------------------------------------------
@@ -302,7 +311,7 @@ class SuperOptimizer(Optimizer):
         self._validate_group(param_group)
         self._need_fused_check = True
         if param_group.get("auto_sigma") is True:  # each group its own estimator
-            param_group["auto_sigma"] = auto_sigma.new_state()
+            param_group["auto_sigma"] = _auto_sigma.new_state()
         param_group.setdefault("applied_sigma", param_group["sigma"])
         if self.lookahead_scales_with_lr:
             param_group.setdefault("applied_lr", _copy_lr(param_group["lr"]))
@@ -322,8 +331,8 @@ class SuperOptimizer(Optimizer):
     # -- checkpoints ------------------------------------------------------------------
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state_dict saved by this optimizer (in train or eval mode), or by an older
-        version of it, or by the torch optimizer it extends (:meth:`_convert_state_dict`).
+        """Load a state_dict saved by this optimizer (in train or eval mode) or by the torch
+        optimizer it extends (:meth:`_convert_state_dict`).
 
         A state_dict of another optimizer is a ValueError naming what does not fit.
         """
@@ -344,7 +353,7 @@ class SuperOptimizer(Optimizer):
         super().load_state_dict(state_dict)
 
     def _convert_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
-        """Hook for subclasses: migrate older or foreign (torch) state_dicts. Identity here."""
+        """Hook for subclasses: migrate a foreign (torch) state_dict. Identity here."""
         return state_dict
 
     def _from_torch(self, state_dict: dict[str, Any], torch_name: str, *,
@@ -485,8 +494,8 @@ class SuperOptimizer(Optimizer):
             params = self._params_with_grad(group)
             if params:
                 if group.get("auto_sigma"):
-                    group["sigma"] = auto_sigma.choose_sigma(group["auto_sigma"], self._step_geometry(group, params),
-                                                             group["sigma"])
+                    group["sigma"] = _auto_sigma.choose(group["auto_sigma"], *self._auto_sigma_inputs(group, params),
+                                                        group["sigma"])
                 self._update_group(group, params)
             self._finish_group(group, params)
         return loss
@@ -533,22 +542,3 @@ class BufferLookahead(SuperOptimizer):
         as_real(ps, bufs)
         for device_ps, device_bufs in group_by_device_and_dtype([ps, bufs]):
             foreach_add_scaled_(device_ps, device_bufs, coeff)
-
-    def _from_velocity_form(self, state_dict: dict[str, Any]) -> dict[str, Any]:
-        """superaccel 0.1 kept the paper's velocity m (lr inside) instead of torch's b = −m/lr."""
-        if not any("velocity" in s for s in state_dict["state"].values()):
-            return state_dict
-        lr_of = {}
-        for group in state_dict["param_groups"]:
-            lr = float(group["lr"])
-            if lr == 0:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: a superaccel 0.1 state_dict saved with "
-                                 "lr=0 cannot be converted (its velocity does not determine the momentum buffer)")
-            lr_of.update({index: lr for index in group["params"]})
-        state = {}
-        for index, s in state_dict["state"].items():
-            s = dict(s)
-            if "velocity" in s:
-                s[self.lookahead_buffer] = s.pop("velocity") / -lr_of[index]
-            state[index] = s
-        return {**state_dict, "state": state}

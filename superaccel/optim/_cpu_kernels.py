@@ -1,8 +1,8 @@
 """The fused CPU kernels (``csrc/fused_cpu.cpp``), built on first use.
 
 ``fused=True`` on the CPU runs one C++ pass over all of a parameter list's tensors per step.
-It is built with torch's C++ extension loader (a C++ compiler and ``ninja``, about 30 s
-once per machine; torch keeps the build in ``TORCH_EXTENSIONS_DIR``, by default
+It is built with torch's C++ extension loader (a C++ compiler and ``ninja``, once per
+machine; torch keeps the build in ``TORCH_EXTENSIONS_DIR``, by default
 ``~/.cache/torch_extensions``, and rebuilds it when the source changes).  Where it cannot be
 built, ``fused=True`` warns once and falls back to the compiled (Inductor) kernels that
 CUDA uses, which are correct and only slower on the CPU for models with many tensors.

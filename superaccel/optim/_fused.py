@@ -1,10 +1,11 @@
 r"""Fused update kernels: one compiled elementwise pass over memory per tensor.
 
 Each optimizer writes its update once, as plain tensor arithmetic on flat tensors with its
-hyperparameters in a small coefficient tensor.  :class:`FusedKernel` compiles it with
-``torch.compile`` (Inductor: vectorized C++ with OpenMP on the CPU, Triton on CUDA) and
-applies it to chunks of ``CHUNK`` tensors per call.  These choices keep the compiled code
-general, so that it is compiled once per dtype and device and never again:
+hyperparameters in a small coefficient tensor (a row of :mod:`superaccel.rules`' named
+tuple per tensor).  :class:`FusedKernel` compiles it with ``torch.compile`` (Inductor:
+vectorized C++ with OpenMP on the CPU, Triton on CUDA) and applies it to chunks of ``CHUNK``
+tensors per call.  These choices keep the compiled code general, so that it is compiled once
+per dtype and device and never again:
 
 - every hyperparameter, bias correction and flag (σ, lr, weight decay, ``maximize``) is
   data in the coefficient tensor, computed on the host per step, so schedules change
@@ -19,13 +20,13 @@ general, so that it is compiled once per dtype and device and never again:
   arity, and every input is a plain tensor (not a view, not requiring grad), so no guard
   tells parameters from padding or weights from biases.
 
-Chunking is the compromise between two costs measured on a 2-core CPU: a compiled call
-costs about 90 µs of Python and guard overhead for 16 tensors (too much per tensor for
-models with hundreds of small tensors), while one graph over a whole parameter list takes
-minutes to compile (16 tensors: about 7 s, 32: 44 s) and is tied to the list's length.
-That overhead is why the CPU, outside ``torch.compile``, runs the same algebra as a C++
-kernel instead (:mod:`._cpu_kernels`: one call per step for all tensors); the compiled
-kernels serve CUDA, traced steps, and the CPU where that kernel cannot be built.
+Chunking is the compromise between the Python and guard overhead of a compiled call, paid
+per chunk (too much per tensor for models with hundreds of small tensors, if chunks were
+small), and the compile time of one graph over a whole parameter list, which grows steeply
+with its length and ties the graph to it.  That overhead is why the CPU, outside
+``torch.compile``, runs the same algebra as a C++ kernel instead (:mod:`._cpu_kernels`: one
+call per step for all tensors); the compiled kernels serve CUDA, traced steps, and the CPU
+where that kernel cannot be built.  docs/benchmarks.md has the measurements.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class FusedKernel:
 
     ``chunk_fn(tensor_lists, coefficients, *flags)`` receives, for each role (param, grad,
     state buffers...), a list of ``CHUNK`` flat tensors, a tensor of shape
-    ``(CHUNK, n)`` holding each tensor's coefficients, and structural flags (``maximize``,
+    ``(CHUNK, n)`` holding each tensor's coefficients (the fields of ``coefficients``, a
+    named tuple of :mod:`superaccel.rules`, in order), and structural flags (``maximize``,
     whether a weight-decay term exists: constants of the graph, so that an absent term costs
     nothing per element); it updates the tensors in place.
     Each optimizer defines its own ``chunk_fn`` so that each has its own compile cache, and
@@ -69,18 +71,19 @@ class FusedKernel:
     """
 
     def __init__(self, chunk_fn: Callable[[list[list[Tensor]], Tensor], None], cpu_name: str,
-                 chunk: int = CHUNK) -> None:
+                 coefficients: type[tuple], chunk: int = CHUNK) -> None:
         self.chunk_fn = chunk_fn
         self.cpu_name = cpu_name
+        self.coefficients = coefficients
         self.chunk = chunk
         self._compiled: Callable | None = None
         self._traced: set[tuple] = set()
         self._scratch_tensors: dict[tuple, list[Tensor]] = {}
 
-    def __call__(self, tensor_lists: Sequence[list[Tensor]], rows: list[Scalar] | list[list[Scalar]],
+    def __call__(self, tensor_lists: Sequence[list[Tensor]], rows: tuple | list[tuple],
                  views: dict | None = None, flags: tuple[bool, ...] = ()) -> list[int]:
         """Update aligned lists of tensors (one device and dtype per list) in place, tensor
-        i with coefficient row ``rows[i]`` (or one shared row, a list of scalars).
+        i with coefficient row ``rows[i]`` (or one shared row, an instance of ``coefficients``).
 
         ``tensor_lists[1]`` holds the gradients, new every step; the flat views of the other
         (persistent) tensors are kept in ``views`` (a dict of the caller's) and checked
@@ -95,7 +98,7 @@ class FusedKernel:
         persistent = [[t.to_local() for t in ts] if distributed else ts
                       for ts in (tensor_lists[0], *tensor_lists[2:])]
         grads = [g.to_local() for g in tensor_lists[1]] if distributed else tensor_lists[1]
-        shared = not isinstance(rows[0], (list, tuple))
+        shared = isinstance(rows, self.coefficients)
         if persistent[0][0].device.type == "cpu" and not torch.compiler.is_compiling():
             cpu_kernels = _cpu_kernels.load()
             if cpu_kernels is not None:

@@ -2,14 +2,15 @@ r"""SuperAdam and SuperAdamW: Adam (and AdamW) with super-acceleration, in Adam'
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+import functools
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from . import auto_sigma
+from ..auto_sigma import AUTO, SIGMA_MAX, StepSums
+from ..rules import AdamCoefficients, HeavyBall, adam_coefficients, adam_heavy_ball, adam_shift, check_decay_undoable
+from . import _auto_sigma
 from ._core import (
     Scalar,
     SuperOptimizer,
@@ -23,6 +24,7 @@ from ._core import (
     group_by_device_and_dtype,
     kernel_scalar,
     mul_,
+    ops_for,
     real_view,
     select_implementation,
 )
@@ -65,22 +67,20 @@ class SuperAdam(SuperOptimizer):
                     p_state["step"] = torch.tensor(float(p_state["step"]), dtype=torch.float32)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
-        sigma = auto_sigma.AUTO if group.get("auto_sigma") else group["sigma"]
+        sigma = AUTO if group.get("auto_sigma") else group["sigma"]
         _check_adam_hyperparameters(group["lr"], group["betas"], group["eps"], group["weight_decay"],
                                     sigma if group["decoupled_weight_decay"] else None)
 
     def _convert_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         """Migrate a ``torch.optim.Adam``/``AdamW`` state_dict (its parameters hold θ, so
-        ``applied_sigma`` starts at 0) and SuperAdam's own 3-buffer form (superaccel 0.1 kept
-        the last step in a ``velocity`` buffer; it is recomputed from the moments now)."""
+        ``applied_sigma`` starts at 0)."""
         groups = state_dict["param_groups"]
         if groups and all("amsgrad" in g and "sigma" not in g for g in groups):
             if any(g["amsgrad"] for g in groups):
                 raise ValueError(f"{type(self).__name__}.load_state_dict: Adam with amsgrad=True has no "
                                  f"{type(self).__name__} equivalent")
             return self._from_torch(state_dict, "Adam", lookahead=lambda g: 0.0)
-        state = {index: {k: v for k, v in s.items() if k != "velocity"} for index, s in state_dict["state"].items()}
-        return {**state_dict, "state": state}
+        return state_dict
 
     def _state_of(self, p: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         state = self.state[p]
@@ -97,9 +97,9 @@ class SuperAdam(SuperOptimizer):
     def _momentum_of(self, group: dict[str, Any]) -> float:
         return group["betas"][0]
 
-    def _step_geometry(self, group: dict[str, Any], params: list[Tensor]) -> auto_sigma.StepGeometry:
-        """Adam's heavy-ball form: the buffer m (g = β1, gain 1 − β1), the step −lr·m/(1 − β1^t)
-        in the metric weighted by 1/(√v̂_t + ε), v̂_t computed here out of place."""
+    def _auto_sigma_inputs(self, group: dict[str, Any], params: list[Tensor]) -> tuple[StepSums, HeavyBall]:
+        """Adam's heavy-ball form, its inner products in the metric weighted by
+        1/(√v̂_t + ε), v̂_t computed here out of place."""
         beta1, beta2 = group["betas"]
         states = [self._state_of(p, group) for p in params]
         k = _steps_taken(states[0]["step"])
@@ -108,10 +108,9 @@ class SuperAdam(SuperOptimizer):
                                                        maximize=group["maximize"], weight_decay=l2)]
         denominators = [((beta2 * real_view(s["exp_avg_sq"]) + (1 - beta2) * g * g) / (1 - beta2 ** (k + 1))).sqrt()
                         .add_(group["eps"]) for g, s in zip(grads, states, strict=True)]
-        q, n, b = auto_sigma.inner_products(grads, [real_view(s["exp_avg"]) for s in states], denominators)
-        lr = float(group["lr"])
-        undo = group["applied_sigma"] * float(group["applied_lr"]) / (1 - beta1**k) if k > 0 else 0.0
-        return auto_sigma.StepGeometry(q, n, b, g=beta1, c=1 - beta1, eta=lr / (1 - beta1 ** (k + 1)), undo=undo)
+        sums = _auto_sigma.inner_products(grads, [real_view(s["exp_avg"]) for s in states], denominators)
+        return sums, adam_heavy_ball(k, lr=float(group["lr"]), applied_lr=float(group["applied_lr"]),
+                                     applied_sigma=group["applied_sigma"], beta1=beta1)
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         states = [self._state_of(p, group) for p in params]
@@ -138,48 +137,28 @@ class SuperAdam(SuperOptimizer):
 
     @torch.no_grad()
     def _shift_lookahead(self, group, params, *, sigma, lr, to_theta):
-        """θ = φ − σ·s or φ = θ + σ·s, with s recomputed from the moments (see :func:`lookahead_coefficients`)."""
+        """θ = φ − σ·s or φ = θ + σ·s, with s recomputed from the moments (:func:`superaccel.rules.adam_shift`)."""
         beta1, beta2 = group["betas"]
         decay = group["weight_decay"] if group["decoupled_weight_decay"] else 0.0
         for p in params:
             state = self.state[p]
-            ref = p
-            coeffs = lookahead_coefficients(_steps_taken(state["step"]), lr=kernel_scalar(lr, ref),
-                                            sigma=kernel_scalar(sigma, ref), beta1=beta1, beta2=beta2,
-                                            decay=decay, to_theta=to_theta)
+            k = _steps_taken(state["step"])
+            shift = adam_shift(k, lr=kernel_scalar(lr, p), sigma=kernel_scalar(sigma, p), beta1=beta1, beta2=beta2,
+                               decay=decay, to_theta=to_theta, ops=ops_for(k))
             param, exp_avg, exp_avg_sq = real_view(p), real_view(state["exp_avg"]), real_view(state["exp_avg_sq"])
-            scale, coeff, bc2 = coeffs
-            denom = exp_avg_sq.sqrt().div_(kernel_tensor_or_float(bc2, param)).add_(group["eps"])
-            mul_(param, scale)
-            addcdiv_scaled_(param, exp_avg, denom, coeff)
+            denom = exp_avg_sq.sqrt().mul_(_like(shift.rsqrt_bc2, param)).add_(group["eps"])
+            mul_(param, shift.scale)
+            addcdiv_scaled_(param, exp_avg, denom, shift.coeff)
 
 
-def kernel_tensor_or_float(value: Scalar, like: Tensor) -> Scalar:
+def _like(value: Scalar, like: Tensor) -> Scalar:
+    """A coefficient in ``like``'s dtype if it is a (traced) tensor."""
     return value.to(like.dtype) if isinstance(value, Tensor) else value
 
 
 def _steps_taken(step: Tensor) -> Scalar:
     """A parameter's step count: a float in eager mode, the float64 tensor while compiling."""
     return step.to(torch.float64) if torch.compiler.is_compiling() else step.item()
-
-
-def check_decay_undoable(lr: Any, weight_decay: Any, sigma: Any, name: str = "weight_decay value") -> None:
-    """Refuse decoupled weight decay with lr·λ·(1 + σ) ≥ 1 (σ ≤ 8 for ``sigma="auto"``).
-
-    The decay scales θ by 1 − lr·λ per step and the look-ahead by 1 − (1 + σ)·lr·λ; at
-    lr·λ·(1 + σ) = 1 φ no longer depends on θ, so θ cannot be recovered from the two moment
-    buffers (and beyond it the decay flips the weights' sign every step).  Values that are not
-    plain numbers (an lr schedule, a traced array) and an invalid σ (its own error) are left
-    alone.  Shared with superaccel.optax, whose messages say ``name`` = "weight_decay".
-    """
-    bound = auto_sigma.SIGMA_MAX if isinstance(sigma, str) and sigma == auto_sigma.AUTO else sigma
-    numbers = (isinstance(v, (int, float)) and not isinstance(v, bool) for v in (weight_decay, bound))
-    if not (all(numbers) and (isinstance(lr, (int, float)) or isinstance(lr, Tensor)) and 0 <= bound < math.inf):
-        return
-    product = float(lr) * weight_decay * (1 + bound)
-    if product >= 1:
-        raise ValueError(f"Invalid {name}: {weight_decay} (with decoupled weight decay, "
-                         f"lr * weight_decay * (1 + sigma) must be below 1; here it is {product:g})")
 
 
 def _check_adam_hyperparameters(lr, betas, eps, weight_decay, decoupled_sigma=None) -> None:
@@ -193,7 +172,7 @@ def _check_adam_hyperparameters(lr, betas, eps, weight_decay, decoupled_sigma=No
     check_hyperparameter("beta parameter at index 1", betas[1], 0.0, 1.0)
     check_hyperparameter("weight_decay value", weight_decay)
     if decoupled_sigma is not None:
-        check_decay_undoable(lr, weight_decay, decoupled_sigma)
+        check_decay_undoable(lr, weight_decay, SIGMA_MAX if decoupled_sigma == AUTO else decoupled_sigma)
 
 
 class SuperAdamW(SuperAdam):
@@ -273,46 +252,6 @@ SuperAdam.__doc__ = r"""Implements Adam with super-acceleration, with Adam's mem
     """
 
 
-def _select(started: Scalar, value: Scalar, default: float) -> Scalar:
-    return torch.where(started, value, default) if isinstance(started, Tensor) else (value if started else default)
-
-
-def lookahead_coefficients(k: Scalar, *, lr: Scalar, sigma: Scalar, beta1: Scalar, beta2: Scalar, decay: Scalar,
-                           to_theta: bool, select: Callable = _select) -> tuple[Scalar, Scalar, Scalar]:
-    r"""``(a, b, bc2)`` such that ``a·param + b·m/(√v/bc2 + ε)`` is θ (``to_theta``, the
-    parameters holding φ) or φ (the parameters holding θ), for a parameter that has taken
-    ``k`` steps with moments ``m``, ``v``, the last at learning rate ``lr``.
-
-    The last step is :math:`s = -(\mathrm{lr}\,u + x\,\theta_{k-1})` with
-    :math:`u = \hat m/(\sqrt{\hat v} + \epsilon)` and :math:`x = \mathrm{lr}\cdot\lambda`
-    (:math:`\lambda` = ``decay``, the decoupled weight decay, 0 otherwise); with
-    :math:`\theta_{k-1} = \theta - s` and :math:`\theta = \phi - \sigma s` this gives
-    :math:`\theta = \phi + \sigma(\mathrm{lr}\,u + x\phi)/(1 - x(1 + \sigma))` and
-    :math:`\phi = \theta - \sigma(\mathrm{lr}\,u + x\theta)/(1 - x)`.  Before the first step
-    (``k = 0``) there is no last step: ``(1, 0, 1)``.  Works on floats and on tensors;
-    ``select(condition, value, default)`` picks elementwise (``jnp.where`` for JAX arrays,
-    as superaccel.optax does).
-    """
-    started = k > 0
-    k = select(started, k, 1.0)  # keeps the unselected branch finite
-    x = lr * decay
-    step_size = lr / (1 - beta1**k)
-    if to_theta:
-        denominator = 1 - x * (1 + sigma)
-        a, b = 1 + sigma * x / denominator, sigma * step_size / denominator
-    else:
-        a, b = 1 - sigma * x / (1 - x), -sigma * step_size / (1 - x)
-    return select(started, a, 1.0), select(started, b, 0.0), select(started, (1 - beta2**k) ** 0.5, 1.0)
-
-
-def step_coefficients(k: Scalar, *, lr: Scalar, sigma: Scalar, beta1: Scalar, beta2: Scalar,
-                      decay: Scalar) -> tuple[Scalar, Scalar, Scalar]:
-    """``(c, e, bc2)`` of step k+1: ``φ_new = c·θ + e·m_new/(√v_new/bc2 + ε)``, that is
-    θ + (1 + σ)·s with s Adam's step (torch's arithmetic at σ = 0)."""
-    bias_correction1 = 1 - beta1 ** (k + 1)
-    return 1 - (1 + sigma) * lr * decay, -(1 + sigma) * lr / bias_correction1, (1 - beta2 ** (k + 1)) ** 0.5
-
-
 def super_adam(
     params: list[Tensor],
     grads: list[Tensor],
@@ -344,72 +283,71 @@ def super_adam(
         return
     implementation = select_implementation(params, foreach, fused)
     ref = params[0]
-    decay = weight_decay if decoupled_weight_decay else 0.0
-    hyper = dict(lr=kernel_scalar(lr, ref), applied_lr=kernel_scalar(applied_lr, ref), beta1=beta1, beta2=beta2,
-                 eps=eps, sigma=kernel_scalar(sigma, ref), applied_sigma=kernel_scalar(applied_sigma, ref),
-                 l2=weight_decay - decay, decay=decay, maximize=maximize)
+    coefficients_of = functools.partial(
+        adam_coefficients, lr=kernel_scalar(lr, ref), applied_lr=kernel_scalar(applied_lr, ref),
+        sigma=kernel_scalar(sigma, ref), applied_sigma=kernel_scalar(applied_sigma, ref), beta1=beta1, beta2=beta2,
+        eps=eps, weight_decay=weight_decay, decoupled=decoupled_weight_decay)
     tensors = (list(params), list(grads), list(exp_avgs), list(exp_avg_sqs), list(steps))
     if implementation == "fused":
-        _fused_super_adam(*tensors, views=fused_views, **hyper)
+        _fused_super_adam(*tensors, coefficients_of, maximize=maximize, views=fused_views)
     elif implementation == "foreach":
-        _multi_tensor_super_adam(*tensors, **hyper)
+        _multi_tensor_super_adam(*tensors, coefficients_of, maximize=maximize)
     else:
-        _single_tensor_super_adam(*tensors, **hyper)
+        _single_tensor_super_adam(*tensors, coefficients_of, maximize=maximize)
 
 
-# Every path: θ = a·φ + b·m/(√v/bc2' + ε) undoes the look-ahead with the moments before the
-# update (lookahead_coefficients), then the moments advance and φ_new = c·θ + e·m/(√v/bc2 + ε)
-# takes the step and forms the new look-ahead (step_coefficients).
+# Every path applies superaccel.rules.AdamCoefficients: the look-ahead is undone with the old
+# moments, the moments advance, and the step and the new look-ahead are added, in one pass.
+# ``coefficients_of(k)`` gives the coefficients of a parameter that has taken k steps.
 
 
-def _single_tensor_super_adam(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, applied_lr, beta1, beta2, eps,
-                              sigma, applied_sigma, l2, decay, maximize):
+def _coefficients(coefficients_of, k: Scalar) -> AdamCoefficients:
+    return coefficients_of(k, ops=ops_for(k))
+
+
+def _single_tensor_super_adam(params, grads, exp_avgs, exp_avg_sqs, steps, coefficients_of, *, maximize):
     for param, grad, exp_avg, exp_avg_sq, step_t in zip(params, grads, exp_avgs, exp_avg_sqs, steps, strict=True):
         param, grad, exp_avg, exp_avg_sq = real_view(param), real_view(grad), real_view(exp_avg), real_view(exp_avg_sq)
-        k = _steps_taken(step_t)
-        a, b, bc2_prev = lookahead_coefficients(k, lr=applied_lr, sigma=applied_sigma, beta1=beta1, beta2=beta2,
-                                                decay=decay, to_theta=True)
-        c, e, bc2 = step_coefficients(k, lr=lr, sigma=sigma, beta1=beta1, beta2=beta2, decay=decay)
-        grad = effective_grad(grad, param, maximize=maximize, weight_decay=l2)
-        if isinstance(b, Tensor) or b != 0:  # undo the look-ahead: param = θ
-            denom = exp_avg_sq.sqrt().div_(kernel_tensor_or_float(bc2_prev, param)).add_(eps)
-            mul_(param, a)
-            addcdiv_scaled_(param, exp_avg, denom, b)
+        c = _coefficients(coefficients_of, _steps_taken(step_t))
+        grad = effective_grad(grad, param, maximize=maximize, weight_decay=c.weight_decay)
+        undo_denom = None
+        if isinstance(c.undo, Tensor) or c.undo != 0:  # the old moments, before they advance
+            undo_denom = exp_avg_sq.sqrt().mul_(_like(c.undo_rsqrt_bc2, param)).add_(c.eps)
+        mul_(param, c.scale)
+        if undo_denom is not None:
+            addcdiv_scaled_(param, exp_avg, undo_denom, c.undo)
         step_t += 1
-        exp_avg.lerp_(grad, 1 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = (exp_avg_sq.sqrt() / kernel_tensor_or_float(bc2, param)).add_(eps)
-        mul_(param, c)
-        addcdiv_scaled_(param, exp_avg, denom, e)
+        exp_avg.lerp_(grad, c.one_minus_beta1)
+        exp_avg_sq.mul_(c.beta2).addcmul_(grad, grad, value=c.one_minus_beta2)
+        denom = exp_avg_sq.sqrt().mul_(_like(c.rsqrt_bc2, param)).add_(c.eps)
+        addcdiv_scaled_(param, exp_avg, denom, c.step)
 
 
-def _multi_tensor_super_adam(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, applied_lr, beta1, beta2, eps,
-                             sigma, applied_sigma, l2, decay, maximize):
+def _multi_tensor_super_adam(params, grads, exp_avgs, exp_avg_sqs, steps, coefficients_of, *, maximize):
     for device_params, device_grads, device_exp_avgs, device_exp_avg_sqs, device_steps in (
         group_by_device_and_dtype([params, grads, exp_avgs, exp_avg_sqs, steps])
     ):
         as_real(device_params, device_grads, device_exp_avgs, device_exp_avg_sqs)
-        ks = [_steps_taken(s) for s in device_steps]
-        undo = [lookahead_coefficients(k, lr=applied_lr, sigma=applied_sigma, beta1=beta1, beta2=beta2,
-                                       decay=decay, to_theta=True) for k in ks]
-        new = [step_coefficients(k, lr=lr, sigma=sigma, beta1=beta1, beta2=beta2, decay=decay) for k in ks]
-        like = device_params[0]
-        device_grads = effective_grads(device_grads, device_params, maximize=maximize, weight_decay=l2)
-        if any(isinstance(b, Tensor) or b != 0 for _, b, _ in undo):  # undo the look-ahead: params = θ
-            denom = torch._foreach_sqrt(device_exp_avg_sqs)
-            torch._foreach_div_(denom, foreach_scalars([bc2 for _, _, bc2 in undo], like))
-            torch._foreach_add_(denom, eps)
-            _foreach_mul_(device_params, [a for a, _, _ in undo], like)
-            _foreach_addcdiv_scaled_(device_params, device_exp_avgs, denom, [b for _, b, _ in undo], like)
+        cs = [_coefficients(coefficients_of, _steps_taken(s)) for s in device_steps]
+        first, like = cs[0], device_params[0]
+        device_grads = effective_grads(device_grads, device_params, maximize=maximize,
+                                       weight_decay=first.weight_decay)
+        undo_denom = None
+        if any(isinstance(c.undo, Tensor) or c.undo != 0 for c in cs):  # the old moments, before they advance
+            undo_denom = torch._foreach_sqrt(device_exp_avg_sqs)
+            torch._foreach_mul_(undo_denom, foreach_scalars([c.undo_rsqrt_bc2 for c in cs], like))
+            torch._foreach_add_(undo_denom, first.eps)
+        _foreach_mul_(device_params, [c.scale for c in cs], like)
+        if undo_denom is not None:
+            _foreach_addcdiv_scaled_(device_params, device_exp_avgs, undo_denom, [c.undo for c in cs], like)
         torch._foreach_add_(device_steps, 1)
-        torch._foreach_lerp_(device_exp_avgs, device_grads, 1 - beta1)
-        torch._foreach_mul_(device_exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(device_exp_avg_sqs, device_grads, device_grads, value=1 - beta2)
+        torch._foreach_lerp_(device_exp_avgs, device_grads, first.one_minus_beta1)
+        torch._foreach_mul_(device_exp_avg_sqs, first.beta2)
+        torch._foreach_addcmul_(device_exp_avg_sqs, device_grads, device_grads, value=first.one_minus_beta2)
         denom = torch._foreach_sqrt(device_exp_avg_sqs)
-        torch._foreach_div_(denom, foreach_scalars([bc2 for _, _, bc2 in new], like))
-        torch._foreach_add_(denom, eps)
-        _foreach_mul_(device_params, [c for c, _, _ in new], like)
-        _foreach_addcdiv_scaled_(device_params, device_exp_avgs, denom, [e for _, e, _ in new], like)
+        torch._foreach_mul_(denom, foreach_scalars([c.rsqrt_bc2 for c in cs], like))
+        torch._foreach_add_(denom, first.eps)
+        _foreach_addcdiv_scaled_(device_params, device_exp_avgs, denom, [c.step for c in cs], like)
 
 
 def _foreach_mul_(tensors: list[Tensor], factors: list[Scalar], like: Tensor) -> None:
@@ -430,15 +368,15 @@ def _foreach_addcdiv_scaled_(outs: list[Tensor], numerators: list[Tensor], denom
 
 def _fused_adam_update(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, coefficients: Tensor,
                        maximize: bool, decays: bool) -> None:
-    # θ = a·φ + b·m/(√v·r' + ε);  φ_new = c·θ + e·m_new/(√v_new·r + ε), with r = 1/bc2
-    ca, cb, r_prev, e, r, eps, one_minus_beta1, beta2, one_minus_beta2, l2 = coefficients.unbind(0)
+    c = AdamCoefficients(*coefficients.unbind(0))
     dtype = opmath(param)
     p, g, m, v = param.to(dtype), grad.to(dtype), exp_avg.to(dtype), exp_avg_sq.to(dtype)
     g = -g if maximize else g
-    g = g + l2 * p if decays else g
-    m_new = m + one_minus_beta1 * (g - m)
-    v_new = beta2 * v + one_minus_beta2 * g * g
-    param.copy_(ca * p + cb * m / (v.sqrt() * r_prev + eps) + e * m_new / (v_new.sqrt() * r + eps))
+    g = g + c.weight_decay * p if decays else g
+    m_new = m + c.one_minus_beta1 * (g - m)
+    v_new = c.beta2 * v + c.one_minus_beta2 * g * g
+    param.copy_(c.scale * p + c.undo * m / (v.sqrt() * c.undo_rsqrt_bc2 + c.eps)
+                + c.step * m_new / (v_new.sqrt() * c.rsqrt_bc2 + c.eps))
     exp_avg.copy_(m_new)
     exp_avg_sq.copy_(v_new)
 
@@ -449,39 +387,28 @@ def _fused_adam_chunk(tensor_lists: list[list[Tensor]], coefficients: Tensor, *f
         _fused_adam_update(*tensors, coefficients[index], *flags)
 
 
-_FUSED_ADAM = FusedKernel(_fused_adam_chunk, "adam")
+_FUSED_ADAM = FusedKernel(_fused_adam_chunk, "adam", AdamCoefficients)
 
 
-def _fused_row(k: Scalar, *, lr, applied_lr, beta1, beta2, eps, sigma, applied_sigma, l2, decay, maximize) -> list:
-    """The fused kernel's coefficients for a parameter that has taken k steps: the two
-    updates of the other paths folded into one expression (c·a, c·b, reciprocal bc2)."""
-    a, b, bc2_prev = lookahead_coefficients(k, lr=applied_lr, sigma=applied_sigma, beta1=beta1, beta2=beta2,
-                                            decay=decay, to_theta=True)
-    c, e, bc2 = step_coefficients(k, lr=lr, sigma=sigma, beta1=beta1, beta2=beta2, decay=decay)
-    # 1 − β from the host: in float32 arithmetic 1 − 0.999 loses 4 digits
-    return [c * a, c * b, 1 / bc2_prev, e, 1 / bc2, eps, 1 - beta1, beta2, 1 - beta2, l2]
-
-
-def _fused_super_adam(params, grads, exp_avgs, exp_avg_sqs, steps, *, views, lr, applied_lr, beta1, beta2, eps,
-                      sigma, applied_sigma, l2, decay, maximize):
-    hyper = dict(lr=lr, applied_lr=applied_lr, beta1=beta1, beta2=beta2, eps=eps, sigma=sigma,
-                 applied_sigma=applied_sigma, l2=l2, decay=decay, maximize=maximize)
+def _fused_super_adam(params, grads, exp_avgs, exp_avg_sqs, steps, coefficients_of, *, maximize, views):
     for device_params, device_grads, device_exp_avgs, device_exp_avg_sqs, device_steps in (
         group_by_device_and_dtype([params, grads, exp_avgs, exp_avg_sqs, steps])
     ):
         ks = _steps_taken_all(device_steps)
-        if isinstance(ks, list) and len(set(ks)) == 1:  # the usual case: one row for the whole group
-            rows = _fused_row(ks[0], **hyper)
+        if isinstance(ks[0], float) and len(set(ks)) == 1:  # the usual case: one row for the whole group
+            rows = _coefficients(coefficients_of, ks[0])
         else:
-            rows = [_fused_row(k, **hyper) for k in ks]
+            rows = [_coefficients(coefficients_of, k) for k in ks]
         lists = [device_params, device_grads, device_exp_avgs, device_exp_avg_sqs]
+        l2 = (rows if isinstance(rows, AdamCoefficients) else rows[0]).weight_decay
         skipped = _FUSED_ADAM(lists, rows, views, (maximize, l2 != 0))
         skipped_set = set(skipped)
         fused_steps = [s for i, s in enumerate(device_steps) if i not in skipped_set]
         if fused_steps:
             torch._foreach_add_(fused_steps, 1)
         if skipped:
-            _single_tensor_super_adam(*([ts[i] for i in skipped] for ts in [*lists, device_steps]), **hyper)
+            _single_tensor_super_adam(*([ts[i] for i in skipped] for ts in [*lists, device_steps]), coefficients_of,
+                                      maximize=maximize)
 
 
 def _steps_taken_all(steps: list[Tensor]) -> list[Scalar]:

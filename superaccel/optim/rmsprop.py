@@ -7,7 +7,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import auto_sigma
+from ..auto_sigma import StepSums
+from ..rules import HeavyBall, RmspropCoefficients, buffer_heavy_ball, rmsprop_coefficients
+from . import _auto_sigma
 from ._core import (
     BufferLookahead,
     Scalar,
@@ -62,29 +64,29 @@ class SuperRMSprop(BufferLookahead):
         check_hyperparameter("weight_decay value", group["weight_decay"])
 
     def _convert_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
-        """Migrate a ``torch.optim.RMSprop`` state_dict (not centered) and SuperRMSprop's own
-        older (velocity) form.  torch's parameters hold θ, so ``applied_sigma`` starts at 0.
+        """Migrate a ``torch.optim.RMSprop`` state_dict (not centered).  torch's parameters
+        hold θ, so ``applied_sigma`` starts at 0.
         torch adds ε outside the root; the loaded ``eps`` is used inside it from here on."""
         groups = state_dict["param_groups"]
         if groups and all("centered" in g and "sigma" not in g for g in groups):
             return self._from_torch(state_dict, "RMSprop", lookahead=lambda g: 0.0)
-        return self._from_velocity_form(state_dict)
+        return state_dict
 
     supports_auto_sigma = True
 
     def _momentum_of(self, group: dict[str, Any]) -> float:
         return group["momentum"]
 
-    def _step_geometry(self, group: dict[str, Any], params: list[Tensor]) -> auto_sigma.StepGeometry:
+    def _auto_sigma_inputs(self, group: dict[str, Any], params: list[Tensor]) -> tuple[StepSums, HeavyBall]:
         """x = G/√(ν_t + ε), with ν_t computed here out of place (the step computes it again)."""
         alpha, eps = group["alpha"], group["eps"]
         grads = [real_view(g) for g in effective_grads([p.grad for p in params], params,
                                                        maximize=group["maximize"], weight_decay=group["weight_decay"])]
         square_avgs = [real_view(self._buffer(p, "square_avg")) for p in params]
         xs = [g / (alpha * v + (1 - alpha) * g * g + eps).sqrt() for g, v in zip(grads, square_avgs, strict=True)]
-        q, n, b = auto_sigma.inner_products(xs, [real_view(self._buffer(p, "momentum_buffer")) for p in params])
-        lr = float(group["lr"])
-        return auto_sigma.StepGeometry(q, n, b, g=group["momentum"], c=1.0, eta=lr, undo=group["applied_sigma"] * lr)
+        sums = _auto_sigma.inner_products(xs, [real_view(self._buffer(p, "momentum_buffer")) for p in params])
+        return sums, buffer_heavy_ball(lr=float(group["lr"]), momentum=group["momentum"],
+                                       applied_sigma=group["applied_sigma"])
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         super_rmsprop(
@@ -182,62 +184,59 @@ def super_rmsprop(
         return
     implementation = select_implementation(params, foreach, fused)
     ref = params[0]
-    hyper = dict(lr=kernel_scalar(lr, ref), alpha=alpha, eps=eps, momentum=momentum, sigma=kernel_scalar(sigma, ref),
-                 applied_sigma=kernel_scalar(applied_sigma, ref), weight_decay=weight_decay, maximize=maximize)
+    coefficients = rmsprop_coefficients(lr=kernel_scalar(lr, ref), alpha=alpha, eps=eps, momentum=momentum,
+                                        sigma=kernel_scalar(sigma, ref),
+                                        applied_sigma=kernel_scalar(applied_sigma, ref), weight_decay=weight_decay)
     tensors = (list(params), list(grads), list(square_avgs), list(momentum_buffers))
     if implementation == "fused":
-        _fused_super_rmsprop(*tensors, views=fused_views, **hyper)
+        _fused_super_rmsprop(*tensors, coefficients, maximize=maximize, views=fused_views)
     elif implementation == "foreach":
-        _multi_tensor_super_rmsprop(*tensors, **hyper)
+        _multi_tensor_super_rmsprop(*tensors, coefficients, maximize=maximize)
     else:
-        _single_tensor_super_rmsprop(*tensors, **hyper)
+        _single_tensor_super_rmsprop(*tensors, coefficients, maximize=maximize)
 
 
-# As in SuperSGD, φ_new = φ + lr·σ'·b − lr·(1 + σ)·b_new with b_new = g·b + G/√(r + ε):
-# the old buffer enters φ before it is overwritten, so two buffers (r, b) suffice.
+# Every path applies superaccel.rules.RmspropCoefficients; as in SuperSGD the old buffer enters
+# φ before it is overwritten, so two buffers (r, b) suffice.
 
 
-def _single_tensor_super_rmsprop(params, grads, square_avgs, bufs, *, lr, alpha, eps, momentum, sigma,
-                                 applied_sigma, weight_decay, maximize):
-    undo, step = applied_sigma * lr, -(1.0 + sigma) * lr
+def _single_tensor_super_rmsprop(params, grads, square_avgs, bufs, c: RmspropCoefficients, *, maximize):
     for param, grad, square_avg, buf in zip(params, grads, square_avgs, bufs, strict=True):
         param, grad, square_avg, buf = real_view(param), real_view(grad), real_view(square_avg), real_view(buf)
-        grad = effective_grad(grad, param, maximize=maximize, weight_decay=weight_decay)
-        square_avg.mul_(alpha).addcmul_(grad, grad, value=1.0 - alpha)
-        denom = square_avg.add(eps).sqrt_()
-        add_scaled_(param, buf, undo)
-        buf.mul_(momentum).addcdiv_(grad, denom)
-        add_scaled_(param, buf, step)
+        grad = effective_grad(grad, param, maximize=maximize, weight_decay=c.weight_decay)
+        square_avg.mul_(c.alpha).addcmul_(grad, grad, value=c.one_minus_alpha)
+        denom = square_avg.add(c.eps).sqrt_()
+        add_scaled_(param, buf, c.undo)
+        buf.mul_(c.momentum).addcdiv_(grad, denom)
+        add_scaled_(param, buf, c.step)
 
 
-def _multi_tensor_super_rmsprop(params, grads, square_avgs, bufs, *, lr, alpha, eps, momentum, sigma,
-                                applied_sigma, weight_decay, maximize):
-    undo, step = applied_sigma * lr, -(1.0 + sigma) * lr
+def _multi_tensor_super_rmsprop(params, grads, square_avgs, bufs, c: RmspropCoefficients, *, maximize):
     for device_params, device_grads, device_square_avgs, device_bufs in group_by_device_and_dtype(
         [params, grads, square_avgs, bufs]
     ):
         as_real(device_params, device_grads, device_square_avgs, device_bufs)
-        device_grads = effective_grads(device_grads, device_params, maximize=maximize, weight_decay=weight_decay)
-        torch._foreach_mul_(device_square_avgs, alpha)
-        torch._foreach_addcmul_(device_square_avgs, device_grads, device_grads, value=1.0 - alpha)
-        denom = torch._foreach_add(device_square_avgs, eps)
+        device_grads = effective_grads(device_grads, device_params, maximize=maximize, weight_decay=c.weight_decay)
+        torch._foreach_mul_(device_square_avgs, c.alpha)
+        torch._foreach_addcmul_(device_square_avgs, device_grads, device_grads, value=c.one_minus_alpha)
+        denom = torch._foreach_add(device_square_avgs, c.eps)
         torch._foreach_sqrt_(denom)
-        foreach_add_scaled_(device_params, device_bufs, undo)
-        torch._foreach_mul_(device_bufs, momentum)
+        foreach_add_scaled_(device_params, device_bufs, c.undo)
+        torch._foreach_mul_(device_bufs, c.momentum)
         torch._foreach_addcdiv_(device_bufs, device_grads, denom)
-        foreach_add_scaled_(device_params, device_bufs, step)
+        foreach_add_scaled_(device_params, device_bufs, c.step)
 
 
 def _fused_rmsprop_update(param: Tensor, grad: Tensor, square_avg: Tensor, buf: Tensor, coefficients: Tensor,
                           maximize: bool, decays: bool) -> None:
-    undo, step, momentum, alpha, one_minus_alpha, eps, weight_decay = coefficients.unbind(0)
+    c = RmspropCoefficients(*coefficients.unbind(0))
     dtype = opmath(param)
     p, g, r, b = param.to(dtype), grad.to(dtype), square_avg.to(dtype), buf.to(dtype)
     g = -g if maximize else g
-    g = g + weight_decay * p if decays else g
-    r_new = alpha * r + one_minus_alpha * g * g
-    b_new = momentum * b + g / (r_new + eps).sqrt()
-    param.copy_(p + undo * b + step * b_new)
+    g = g + c.weight_decay * p if decays else g
+    r_new = c.alpha * r + c.one_minus_alpha * g * g
+    b_new = c.momentum * b + g / (r_new + c.eps).sqrt()
+    param.copy_(p + c.undo * b + c.step * b_new)
     square_avg.copy_(r_new)
     buf.copy_(b_new)
 
@@ -248,16 +247,11 @@ def _fused_rmsprop_chunk(tensor_lists: list[list[Tensor]], coefficients: Tensor,
         _fused_rmsprop_update(*tensors, coefficients[index], *flags)
 
 
-_FUSED_RMSPROP = FusedKernel(_fused_rmsprop_chunk, "rmsprop")
+_FUSED_RMSPROP = FusedKernel(_fused_rmsprop_chunk, "rmsprop", RmspropCoefficients)
 
 
-def _fused_super_rmsprop(params, grads, square_avgs, bufs, *, views, lr, alpha, eps, momentum, sigma, applied_sigma,
-                         weight_decay, maximize):
-    # 1 − α from the host: in float32 arithmetic 1 − 0.999 loses 4 digits
-    row = [applied_sigma * lr, -(1.0 + sigma) * lr, momentum, alpha, 1.0 - alpha, eps, weight_decay]
+def _fused_super_rmsprop(params, grads, square_avgs, bufs, c: RmspropCoefficients, *, maximize, views):
     for device_lists in group_by_device_and_dtype([params, grads, square_avgs, bufs]):
-        skipped = _FUSED_RMSPROP(device_lists, row, views, (maximize, weight_decay != 0))
+        skipped = _FUSED_RMSPROP(device_lists, c, views, (maximize, c.weight_decay != 0))
         if skipped:
-            _single_tensor_super_rmsprop(*([ts[i] for i in skipped] for ts in device_lists), lr=lr, alpha=alpha,
-                                         eps=eps, momentum=momentum, sigma=sigma, applied_sigma=applied_sigma,
-                                         weight_decay=weight_decay, maximize=maximize)
+            _single_tensor_super_rmsprop(*([ts[i] for i in skipped] for ts in device_lists), c, maximize=maximize)

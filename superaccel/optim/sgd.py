@@ -7,7 +7,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import auto_sigma
+from ..auto_sigma import StepSums
+from ..rules import HeavyBall, SgdCoefficients, buffer_heavy_ball, sgd_coefficients
+from . import _auto_sigma
 from ._core import (
     BufferLookahead,
     Scalar,
@@ -56,7 +58,7 @@ class SuperSGD(BufferLookahead):
         check_hyperparameter("weight_decay value", group["weight_decay"])
 
     def _convert_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
-        """Migrate a ``torch.optim.SGD`` state_dict and SuperSGD's own older (velocity) form.
+        """Migrate a ``torch.optim.SGD`` state_dict.
 
         torch keeps the gradient accumulator b as SuperSGD does, and its parameters hold θ
         for the heavy ball and the look-ahead θ − g·lr·b for Nesterov, so the loaded groups
@@ -66,19 +68,19 @@ class SuperSGD(BufferLookahead):
         groups = state_dict["param_groups"]
         if groups and all("nesterov" in g and "sigma" not in g for g in groups):
             return self._from_torch(state_dict, "SGD", lookahead=lambda g: g["momentum"] if g["nesterov"] else 0.0)
-        return self._from_velocity_form(state_dict)
+        return state_dict
 
     supports_auto_sigma = True
 
     def _momentum_of(self, group: dict[str, Any]) -> float:
         return group["momentum"]
 
-    def _step_geometry(self, group: dict[str, Any], params: list[Tensor]) -> auto_sigma.StepGeometry:
+    def _auto_sigma_inputs(self, group: dict[str, Any], params: list[Tensor]) -> tuple[StepSums, HeavyBall]:
         grads = effective_grads([p.grad for p in params], params, maximize=group["maximize"],
                                 weight_decay=group["weight_decay"])
-        q, n, b = auto_sigma.inner_products(grads, [self._buffer(p, "momentum_buffer") for p in params])
-        lr = float(group["lr"])
-        return auto_sigma.StepGeometry(q, n, b, g=group["momentum"], c=1.0, eta=lr, undo=group["applied_sigma"] * lr)
+        sums = _auto_sigma.inner_products(grads, [self._buffer(p, "momentum_buffer") for p in params])
+        return sums, buffer_heavy_ball(lr=float(group["lr"]), momentum=group["momentum"],
+                                       applied_sigma=group["applied_sigma"])
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         super_sgd(
@@ -136,7 +138,7 @@ SuperSGD.__doc__ = r"""Implements gradient descent with super-accelerated moment
             example); 2 is the value it recommends keeping, so it is the constant default.
             Use :class:`superaccel.optim.LinearSigma` for the 5 → 2 schedule.  ``"auto"``:
             σ chosen every step from the curvature the step sees, by the theory
-            (:mod:`superaccel.optim.auto_sigma`; docs/auto_sigma.md says where it helps).
+            (:mod:`superaccel.auto_sigma`; docs/auto_sigma.md says where it helps).
         weight_decay (float, optional): L2 penalty :math:`\lambda`, part of the loss, so its
             gradient is taken at the look-ahead point like the rest (default: 0).
         maximize (bool, optional): maximize the objective instead of minimizing (default: False).
@@ -190,53 +192,48 @@ def super_sgd(
         return
     implementation = select_implementation(params, foreach, fused)
     ref = params[0]
-    hyper = dict(lr=kernel_scalar(lr, ref), momentum=momentum, sigma=kernel_scalar(sigma, ref),
-                 applied_sigma=kernel_scalar(applied_sigma, ref), weight_decay=weight_decay, maximize=maximize)
+    coefficients = sgd_coefficients(lr=kernel_scalar(lr, ref), momentum=momentum, sigma=kernel_scalar(sigma, ref),
+                                    applied_sigma=kernel_scalar(applied_sigma, ref), weight_decay=weight_decay)
     tensors = (list(params), list(grads), list(momentum_buffers))
     if implementation == "fused":
-        _fused_super_sgd(*tensors, views=fused_views, **hyper)
+        _fused_super_sgd(*tensors, coefficients, maximize=maximize, views=fused_views)
     elif implementation == "foreach":
-        _multi_tensor_super_sgd(*tensors, **hyper)
+        _multi_tensor_super_sgd(*tensors, coefficients, maximize=maximize)
     else:
-        _single_tensor_super_sgd(*tensors, **hyper)
+        _single_tensor_super_sgd(*tensors, coefficients, maximize=maximize)
 
 
-# Every path applies the same algebra:
-#     φ_new = φ + lr·σ'·b − lr·(1 + σ)·b_new,  b_new = g·b + G,
-# the first term re-forming θ at the current learning rate, the second the step and the new
-# look-ahead; φ is updated from the old buffer before the buffer itself, so the step needs
-# no memory beyond b (as SGD with momentum).
+# Every path applies superaccel.rules.SgdCoefficients: φ is updated from the old buffer before
+# the buffer itself, so the step needs no memory beyond b (as SGD with momentum).
 
 
-def _single_tensor_super_sgd(params, grads, bufs, *, lr, momentum, sigma, applied_sigma, weight_decay, maximize):
-    undo, step = applied_sigma * lr, -(1.0 + sigma) * lr
+def _single_tensor_super_sgd(params, grads, bufs, c: SgdCoefficients, *, maximize):
     for param, grad, buf in zip(params, grads, bufs, strict=True):
         param, grad, buf = real_view(param), real_view(grad), real_view(buf)
-        grad = effective_grad(grad, param, maximize=maximize, weight_decay=weight_decay)
-        add_scaled_(param, buf, undo)
-        buf.mul_(momentum).add_(grad)
-        add_scaled_(param, buf, step)
+        grad = effective_grad(grad, param, maximize=maximize, weight_decay=c.weight_decay)
+        add_scaled_(param, buf, c.undo)
+        buf.mul_(c.momentum).add_(grad)
+        add_scaled_(param, buf, c.step)
 
 
-def _multi_tensor_super_sgd(params, grads, bufs, *, lr, momentum, sigma, applied_sigma, weight_decay, maximize):
-    undo, step = applied_sigma * lr, -(1.0 + sigma) * lr
+def _multi_tensor_super_sgd(params, grads, bufs, c: SgdCoefficients, *, maximize):
     for device_params, device_grads, device_bufs in group_by_device_and_dtype([params, grads, bufs]):
         as_real(device_params, device_grads, device_bufs)
-        device_grads = effective_grads(device_grads, device_params, maximize=maximize, weight_decay=weight_decay)
-        foreach_add_scaled_(device_params, device_bufs, undo)
-        torch._foreach_mul_(device_bufs, momentum)
+        device_grads = effective_grads(device_grads, device_params, maximize=maximize, weight_decay=c.weight_decay)
+        foreach_add_scaled_(device_params, device_bufs, c.undo)
+        torch._foreach_mul_(device_bufs, c.momentum)
         torch._foreach_add_(device_bufs, device_grads)
-        foreach_add_scaled_(device_params, device_bufs, step)
+        foreach_add_scaled_(device_params, device_bufs, c.step)
 
 
 def _fused_sgd_update(param: Tensor, grad: Tensor, buf: Tensor, coefficients: Tensor, maximize: bool,
                       decays: bool) -> None:
-    undo, step, momentum, weight_decay = coefficients.unbind(0)
+    c = SgdCoefficients(*coefficients.unbind(0))
     dtype = opmath(param)
     p, g, b = param.to(dtype), grad.to(dtype), buf.to(dtype)
     g = -g if maximize else g
-    b_new = momentum * b + (g + weight_decay * p if decays else g)
-    param.copy_(p + undo * b + step * b_new)
+    b_new = c.momentum * b + (g + c.weight_decay * p if decays else g)
+    param.copy_(p + c.undo * b + c.step * b_new)
     buf.copy_(b_new)
 
 
@@ -246,14 +243,11 @@ def _fused_sgd_chunk(tensor_lists: list[list[Tensor]], coefficients: Tensor, *fl
         _fused_sgd_update(*tensors, coefficients[index], *flags)
 
 
-_FUSED_SGD = FusedKernel(_fused_sgd_chunk, "sgd")
+_FUSED_SGD = FusedKernel(_fused_sgd_chunk, "sgd", SgdCoefficients)
 
 
-def _fused_super_sgd(params, grads, bufs, *, views, lr, momentum, sigma, applied_sigma, weight_decay, maximize):
-    row = [applied_sigma * lr, -(1.0 + sigma) * lr, momentum, weight_decay]
-    for device_params, device_grads, device_bufs in group_by_device_and_dtype([params, grads, bufs]):
-        skipped = _FUSED_SGD([device_params, device_grads, device_bufs], row, views, (maximize, weight_decay != 0))
+def _fused_super_sgd(params, grads, bufs, c: SgdCoefficients, *, maximize, views):
+    for device_lists in group_by_device_and_dtype([params, grads, bufs]):
+        skipped = _FUSED_SGD(device_lists, c, views, (maximize, c.weight_decay != 0))
         if skipped:
-            _single_tensor_super_sgd(*([ts[i] for i in skipped] for ts in (device_params, device_grads, device_bufs)),
-                                     lr=lr, momentum=momentum, sigma=sigma, applied_sigma=applied_sigma,
-                                     weight_decay=weight_decay, maximize=maximize)
+            _single_tensor_super_sgd(*([ts[i] for i in skipped] for ts in device_lists), c, maximize=maximize)
