@@ -14,7 +14,7 @@ import math
 import pytest
 import torch
 
-from superaccel import CosineSigma, LambdaSigma, LinearSigma, SuperAccelerate, SuperAdam, SuperSGD
+from superaccel import CosineSigma, LambdaSigma, LinearSigma, SuperAccelerate, SuperSGD
 
 from .optim_db import clone_kwargs, native_db, optim_db, optims, optims_and_impls
 
@@ -54,15 +54,32 @@ def assert_all_equal(a, b):
 
 
 @optims()
-def test_train_eval_idempotent_and_safe_on_fresh_optimizer(info):
+def test_train_eval_are_no_ops_on_a_fresh_optimizer(info):
     model = make_model()
     start = params_of(model)
     opt = info.make(model.parameters())
     opt.eval()
-    opt.eval()
-    opt.train()
     opt.train()
     assert_all_equal(start, params_of(model))
+
+
+@optims()
+def test_train_and_eval_are_idempotent_and_move_between_phi_and_theta(info):
+    model = make_model()
+    opt = info.make(model.parameters(), sigma=2.0)
+    train_steps(model, opt, 3)
+    phi = params_of(model)
+    opt.eval()
+    theta = params_of(model)
+    assert any(not torch.equal(a, b) for a, b in zip(phi, theta, strict=True))  # eval moved to θ
+    opt.eval()
+    assert_all_equal(theta, params_of(model))  # a second eval stays at θ
+    opt.train()
+    restored = params_of(model)
+    for a, b in zip(phi, restored, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)  # back at φ (to rounding)
+    opt.train()
+    assert_all_equal(restored, params_of(model))  # a second train stays at φ
 
 
 @optims()
@@ -500,16 +517,28 @@ def test_deepcopy_copies_the_public_attributes_and_continues_identically(info):
     model = make_model()
     opt = info.make(model.parameters())
     train_steps(model, opt, 3)
-    clone = copy.deepcopy(opt)
+    # a copy of the model and its optimizer together, as a checkpoint in memory would be
+    twin_model, twin = copy.deepcopy((model, opt))
     public = {k for k in vars(opt) if not k.startswith("_")}
-    assert public == {k for k in vars(clone) if not k.startswith("_")}
-    assert clone.state_dict()["param_groups"] == opt.state_dict()["param_groups"]
+    assert public == {k for k in vars(twin) if not k.startswith("_")}
+    assert twin.state_dict()["param_groups"] == opt.state_dict()["param_groups"]
+    train_steps(model, opt, 3)
+    train_steps(twin_model, twin, 3)
+    assert_all_equal(params_of(model), params_of(twin_model))
+    for p, q in zip(model.parameters(), twin_model.parameters(), strict=True):
+        for key, value in opt.state[p].items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(twin.state[q][key]))
 
 
 @optims()
 def test_optimizer_can_be_printed(info):
-    text = repr(info.make(make_model().parameters()))
-    assert type(info.make(make_model().parameters())).__name__ in text
+    """As torch's: the class and each group's hyperparameters, σ among them."""
+    model = make_model()
+    opt = info.make(model.parameters(), sigma=3.5)
+    train_steps(model, opt, 1)
+    text = repr(opt)
+    assert type(opt).__name__ in text and "Parameter Group 0" in text
+    assert "sigma: 3.5" in text and f"lr: {opt.param_groups[0]['lr']}" in text
 
 
 @optims()
@@ -672,19 +701,3 @@ def test_sigma_schedule_validation():
         LinearSigma(SuperSGD([torch.nn.Parameter(torch.ones(1))], lr=0.1), start=math.nan)
     with pytest.raises(ValueError, match="Invalid total_steps: 0"):
         LinearSigma(SuperSGD([torch.nn.Parameter(torch.ones(1))], lr=0.1), total_steps=0)
-
-
-def test_adam_checkpoint_keeps_two_buffers_and_loads_the_older_three_buffer_form():
-    model = make_model()
-    opt = SuperAdam(model.parameters(), lr=1e-2)
-    train_steps(model, opt, 3)
-    old = copy.deepcopy(opt.state_dict())
-    for _index, state in old["state"].items():  # superaccel 0.1 also kept the last step
-        state["velocity"] = torch.zeros_like(state["exp_avg"])
-    twin_model = copy.deepcopy(model)
-    twin = SuperAdam(twin_model.parameters(), lr=1e-2)
-    twin.load_state_dict(old)
-    assert all(sorted(s) == ["exp_avg", "exp_avg_sq", "step"] for s in twin.state.values())
-    train_steps(model, opt, 3)
-    train_steps(twin_model, twin, 3)
-    assert_all_equal(params_of(model), params_of(twin_model))
