@@ -6,7 +6,8 @@ import json
 
 from superaccel_lab.benchmarks import make_docs
 
-STEP = {"config": {"command": "python -m superaccel_lab.benchmarks.step_time --quick", "torch": "2.13", "machine": "Linux-x86_64", "threads": 2,
+STEP = {"config": {"command": "python -m superaccel_lab.benchmarks.step_time --quick", "torch": "2.13",
+                   "machine": "Linux-x86_64", "threads": 2,
                    "inplace_bandwidth_bytes_per_s": 2e10, "sizes": [10000],
                    "first_step_seconds": {"SuperSGD fused": 12.5, "SGD(nesterov) fused": 0.001}},
         "results": [{"name": "SuperSGD fused", "baseline": "SGD(nesterov) fused", "params": 10000,
