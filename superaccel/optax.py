@@ -29,6 +29,7 @@ The σ of update number k (counting from 0) forms the look-ahead of that update,
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -270,9 +271,28 @@ class _Results(tuple):
     (unlike a tuple), so a tree of them splits with one ``tree.map`` per position."""
 
 
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class DecayMask:
+    """Which leaves the weight decay applies to (``optax.adamw``'s ``mask``), kept in the
+    tree's structure rather than as one array per leaf, so that a jitted step carries none."""
+
+    treedef: Any
+    flags: tuple[bool, ...]
+
+    @classmethod
+    def of(cls, chosen: Any) -> DecayMask:
+        flags, treedef = jax.tree.flatten(chosen, is_leaf=_is_masked)
+        return cls(treedef, tuple(bool(flag) for flag in flags))
+
+    def tree(self) -> Any:
+        return jax.tree.unflatten(self.treedef, self.flags)
+
+
 class SuperAdamState(NamedTuple):
     """Adam's moments only: the last step is recomputed from them (and the parameters, with
-    weight decay), as in ``superaccel.SuperAdam``; ``decay`` is each leaf's weight decay."""
+    weight decay), as in ``superaccel.SuperAdam``; ``decay_mask`` says which leaves the
+    weight decay ``weight_decay`` applies to (all when None)."""
 
     count: jax.Array
     mu: optax.Updates
@@ -282,16 +302,22 @@ class SuperAdamState(NamedTuple):
     b1: Any
     b2: Any
     eps: Any
-    decay: Any
+    weight_decay: Any
+    decay_mask: DecayMask | None
     auto: AutoSigmaState | None = None
 
+    def decayed(self, params: optax.Params) -> optax.Params:
+        """Per leaf, whether the weight decay applies to it."""
+        return _map(lambda p: True, params) if self.decay_mask is None else self.decay_mask.tree()
+
     def theta(self, params: optax.Params) -> optax.Params:
-        def leaf(param, mu, nu, decay):
+        def leaf(param, mu, nu, decayed):
             shift = rules.adam_shift(self.count, lr=self.applied_lr, sigma=self.applied_sigma, beta1=self.b1,
-                                     beta2=self.b2, decay=decay, to_theta=True, ops=JAX_OPS)
+                                     beta2=self.b2, decay=self.weight_decay if decayed else 0.0, to_theta=True,
+                                     ops=JAX_OPS)
             return shift.scale * param + shift.coeff * mu / (jnp.sqrt(nu) * shift.rsqrt_bc2 + self.eps)
 
-        return _map(leaf, params, self.mu, self.nu, self.decay)
+        return _map(leaf, params, self.mu, self.nu, self.decayed(params))
 
 
 def super_adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
@@ -314,20 +340,19 @@ def super_adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: floa
     # without weight decay the update does not read the parameters (as optax.adam)
     decays_at_all = not (isinstance(weight_decay, (int, float)) and weight_decay == 0)
 
-    def decays(params):
+    def decay_mask(params) -> DecayMask | None:
         if mask is None:
-            return _map(lambda p: weight_decay, params)
-        chosen = mask(params) if callable(mask) else mask
-        return _map(lambda p, on: weight_decay if on else 0.0, params, chosen)
+            return None
+        return DecayMask.of(mask(params) if callable(mask) else mask)
 
     def init(params: optax.Params) -> SuperAdamState:
         zeros = optax.tree.zeros_like(params)
         return SuperAdamState(jnp.zeros([], jnp.int32), zeros, zeros, _float(0.0), _float(0.0), b1, b2, eps,
-                              decays(params), _auto_init(b1) if auto else None)
+                              weight_decay, decay_mask(params), _auto_init(b1) if auto else None)
 
     def update(grads, state: SuperAdamState, params=None):
         lr = _at(learning_rate, state.count)
-        state = state._replace(b1=b1, b2=b2, eps=eps, decay=decays(grads))
+        state = state._replace(b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, decay_mask=decay_mask(grads))
         k = state.count
         estimator = None
         if auto:  # Adam's heavy-ball form in its preconditioned metric, as superaccel.SuperAdam
@@ -340,10 +365,17 @@ def super_adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: floa
         if params is None and decays_at_all:
             raise ValueError("super_adam with weight_decay needs the parameters: update(grads, state, params)")
 
-        def leaf(param, grad, mu, nu, decay):
-            c = rules.adam_coefficients(k, lr=lr, applied_lr=state.applied_lr, sigma=sig,
-                                        applied_sigma=state.applied_sigma, beta1=b1, beta2=b2, eps=eps,
-                                        weight_decay=decay, decoupled=True, ops=JAX_OPS)
+        def coefficients(decay):
+            return rules.adam_coefficients(k, lr=lr, applied_lr=state.applied_lr, sigma=sig,
+                                           applied_sigma=state.applied_sigma, beta1=b1, beta2=b2, eps=eps,
+                                           weight_decay=decay, decoupled=True, ops=JAX_OPS)
+
+        # one set of coefficients per decay, not per leaf: XLA does not always hoist the
+        # scalar work out of every leaf's loop
+        with_decay, without_decay = coefficients(weight_decay), coefficients(0.0)
+
+        def leaf(param, grad, mu, nu, decayed):
+            c = with_decay if decayed else without_decay
             mu_new = mu + c.one_minus_beta1 * (grad - mu)
             nu_new = c.beta2 * nu + c.one_minus_beta2 * grad * grad
             update = (c.undo * mu / (jnp.sqrt(nu) * c.undo_rsqrt_bc2 + c.eps)
@@ -354,10 +386,10 @@ def super_adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: floa
 
         if params is None:
             params = grads  # not read (no weight decay): any tree of the right structure
-        results = _map(leaf, params, grads, state.mu, state.nu, state.decay)
+        results = _map(leaf, params, grads, state.mu, state.nu, state.decayed(grads))
         updates, mu, nu = (jax.tree.map(lambda r, i=i: r[i], results) for i in range(3))
         return updates, SuperAdamState(optax.safe_increment(state.count), mu, nu, _float(sig), _float(lr), b1, b2,
-                                       eps, state.decay, estimator)
+                                       eps, weight_decay, state.decay_mask, estimator)
 
     return optax.GradientTransformation(init, update)
 
