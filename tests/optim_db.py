@@ -77,6 +77,10 @@ class OptimInfo:
     native: bool = True
     #: the constructor's default weight decay, when not 0 (SuperAdamW)
     weight_decay_default: float = 0.0
+    #: ``counterpart(params)``: torch's optimizer of the same method at ``base``'s settings,
+    #: which need not coincide with ours at the σ tested (its behaviour on hostile input is
+    #: the reference for ours)
+    counterpart: Callable[[list], torch.optim.Optimizer] | None = None
 
     def make(self, params, **kwargs) -> torch.optim.Optimizer:
         return self.build(params, **{**self.base, **kwargs})
@@ -146,6 +150,7 @@ optim_db: list[OptimInfo] = [
             ErrorInput({"momentum": -0.5}, ValueError, "Invalid momentum value: -0.5"),
         ),
         oracle=lambda a, b, x0, s: oracle.eq4(a, b, x0, 0.05, 0.9, s),
+        counterpart=lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True),
         torch_equivalents=(
             TorchEquivalent("sigma=g is SGD(nesterov)", {"sigma": 0.9, "weight_decay": 1e-2},
                             lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9, nesterov=True, weight_decay=1e-2)),
@@ -167,6 +172,7 @@ optim_db: list[OptimInfo] = [
             ErrorInput({"momentum": -1.0}, ValueError, "Invalid momentum value: -1.0"),
         ),
         oracle=lambda a, b, x0, s: oracle.eq16(a, b, x0, 2e-3, 0.9, 0.999, 1e-7, s),
+        counterpart=lambda p: torch.optim.RMSprop(p, lr=2e-3, alpha=0.999, eps=1e-7, momentum=0.9),
         # Both epsilons zero: the only setting where √(r + ε) and √r + ε agree (lr small
         # enough that no gradient component nears zero, where G/√r amplifies rounding).
         torch_equivalents=(
@@ -186,6 +192,7 @@ optim_db: list[OptimInfo] = [
         error_inputs=ADAM_ERRORS,
         oracle=lambda a, b, x0, s: oracle.adam(a, b, x0, 2e-3, 0.9, 0.999, 1e-8, s),
         oracle_kwargs={"lr": 2e-3},
+        counterpart=lambda p: torch.optim.Adam(p, lr=1e-2),
         torch_equivalents=(
             TorchEquivalent("sigma=0 is Adam", {"sigma": 0.0, "weight_decay": 1e-2},
                             lambda p, lr: torch.optim.Adam(p, lr=lr, weight_decay=1e-2)),
@@ -209,6 +216,7 @@ optim_db: list[OptimInfo] = [
         ),
         oracle=lambda a, b, x0, s: oracle.adam(a, b, x0, 2e-3, 0.9, 0.999, 1e-8, s, decoupled_weight_decay=0.05),
         oracle_kwargs={"lr": 2e-3, "weight_decay": 0.05},
+        counterpart=lambda p: torch.optim.AdamW(p, lr=1e-2),
         torch_equivalents=(
             TorchEquivalent("sigma=0 is AdamW", {"sigma": 0.0}, lambda p, lr: torch.optim.AdamW(p, lr=lr)),
         ),
@@ -222,6 +230,7 @@ optim_db: list[OptimInfo] = [
         impls=("foreach",),
         oracle=None,
         native=False,
+        counterpart=lambda p: torch.optim.Adagrad(p, lr=0.1),
     ),
 ]
 

@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from superaccel import LinearSigma, SuperAccelerate, SuperAdam, SuperRMSprop, SuperSGD, auto_sigma, theory
+from superaccel.optim import _auto_sigma
+from superaccel.rules import HeavyBall
 
 from . import oracle
 
@@ -177,3 +179,56 @@ def test_noise_does_not_make_sigma_leave_its_bounds_or_produce_nans():
         sigma = optimizer.param_groups[0]["sigma"]
         assert math.isfinite(sigma) and 0 <= sigma <= auto_sigma.SIGMA_MAX
     assert torch.isfinite(w).all()
+
+
+def reference_choose_sigma(state: dict, q: float, n: float, b: float, g: float, c: float, eta: float, undo: float,
+                           sigma: float) -> float:
+    """The rule written out plainly (a product of the two norms under one root), for
+    ordinary numbers: what the guarded arithmetic must reproduce."""
+    if state["projection"] is not None and state["displacement"] and state["cosine"] >= auto_sigma.MIN_COSINE:
+        h = (q - state["projection"]) / state["displacement"]
+        if math.isfinite(h) and h > 0:
+            first = state["low"] is None
+            state["low"] = h if first else 0.9 * state["low"] + 0.1 * h
+            state["high"] = h if first else max(h, 0.999 * state["high"])
+            state["low"] = min(state["low"], state["high"])
+    if state["low"] is not None:
+        low, high = state["low"] * c * eta, state["high"] * c * eta
+        points = [low] if high <= low * (1 + 1e-9) else [low * (high / low) ** (i / 4) for i in range(5)]
+        sigma = min(max(sigma + 0.3 * (auto_sigma.minimax_sigma(points, g) - sigma), 0.0), auto_sigma.SIGMA_MAX)
+    cross, norm = g * b + c * q, g * g * b + 2 * g * c * q + c * c * n
+    state["projection"] = g * q + c * n
+    lookahead = (1 + sigma) * eta
+    state["displacement"] = undo * cross - lookahead * norm
+    squared = undo**2 * b - 2 * undo * lookahead * cross + lookahead**2 * norm
+    state["cosine"] = abs(state["displacement"]) / math.sqrt(squared * norm)
+    return sigma
+
+
+def test_with_ordinary_numbers_the_guarded_rule_gives_the_plain_rules_estimates():
+    rng = np.random.default_rng(0)
+    ours, plain = _auto_sigma.new_state(), _auto_sigma.new_state()
+    sigma_ours = sigma_plain = 0.9
+    for _ in range(200):
+        x, buffer = rng.normal(size=8), rng.normal(size=8)  # sums of real vectors: q² ≤ n·b
+        q, n, b = x @ buffer, x @ x, buffer @ buffer
+        g, c, eta, undo = 0.9, 1.0, rng.uniform(0.01, 0.2), rng.uniform(0.0, 0.5)
+        form = HeavyBall(g, c, eta, undo)
+        sigma_ours = _auto_sigma.choose(ours, auto_sigma.StepSums(q, n, b), form, sigma_ours)
+        sigma_plain = reference_choose_sigma(plain, q, n, b, g, c, eta, undo, sigma_plain)
+        assert sigma_ours == pytest.approx(sigma_plain, rel=1e-12, abs=1e-12)
+        for key in ("low", "high", "projection", "displacement", "cosine"):
+            assert (ours[key] is None) == (plain[key] is None)
+            assert ours[key] is None or ours[key] == pytest.approx(plain[key], rel=1e-12, abs=1e-15)
+    assert ours["low"] is not None  # estimates were taken
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e-300, 1e150])
+def test_sums_at_the_ends_of_the_float_range_keep_sigma_finite(scale):
+    """Sums whose products under- or overflow (the plain rule divides by zero or gets inf)."""
+    state, sigma = _auto_sigma.new_state(), 0.9
+    for i in range(50):
+        q, n, b = scale * (-1) ** i, scale, scale
+        sigma = _auto_sigma.choose(state, auto_sigma.StepSums(q, n, b), HeavyBall(0.9, 1.0, 0.1, 0.05), sigma)
+        assert math.isfinite(sigma) and 0 <= sigma <= auto_sigma.SIGMA_MAX
+    assert all(value is None or math.isfinite(value) for value in state.values())

@@ -326,3 +326,21 @@ def test_auto_sigma_works_under_inject_hyperparams_and_eval_params(problem):
     params, state = run_optax(transformation, problem, steps=50)
     theta = sax.eval_params(params, state)
     assert np.abs(joined(theta) - joined(params)).max() > 0
+
+
+@pytest.mark.parametrize("name", ["super_sgd", "super_rmsprop", "super_adam"])
+def test_auto_sigma_stays_finite_while_the_iterates_underflow(name):
+    """½‖w‖² from a start near the root of the smallest float: every sum underflows."""
+    transformation = getattr(sax, name)(0.1, sigma="auto")
+    params = jnp.full(3, 1e-150)
+    state = transformation.init(params)
+
+    @jax.jit
+    def step(params, state):
+        updates, state = transformation.update(params, state, params)
+        return optax.apply_updates(params, updates), state
+
+    for _ in range(300):
+        params, state = step(params, state)
+        assert np.isfinite(float(state.auto.sigma)) and 0 <= float(state.auto.sigma) <= auto_sigma.SIGMA_MAX
+    assert np.all(np.isfinite(np.asarray(params)))
