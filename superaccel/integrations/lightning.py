@@ -13,6 +13,7 @@ from typing import Any
 
 try:
     from lightning.pytorch import Callback, LightningModule, Trainer
+    from lightning.pytorch.callbacks import StochasticWeightAveraging, WeightAveraging
 except ModuleNotFoundError as error:
     raise ModuleNotFoundError(
         "superaccel.integrations.lightning needs Lightning: pip install lightning"
@@ -38,16 +39,22 @@ class SuperAccelCallback(Callback):
       ``configure_optimizers``) are stepped after every optimizer step and saved in the
       checkpoint: create them, do not step them yourself.
 
-    Checkpoints saved with ``save_weights_only=True`` skip Lightning's checkpoint hooks; when
-    such a ``ModelCheckpoint`` is present the callback puts θ into the parameters after
-    every training batch (and φ back before the next), which costs two passes over the
-    parameters per step.
+    - with weight averaging (Lightning's ``WeightAveraging``, ``EMAWeightAveraging`` and
+      ``StochasticWeightAveraging``), the average is an average of θ: what it evaluates
+      and saves is an average of the points training passes through, not of the
+      look-ahead points.
+
+    For weight averaging, and for checkpoints saved with ``save_weights_only=True`` (which
+    skip Lightning's checkpoint hooks), the callback puts θ into the parameters right after
+    every optimizer step (a step hook, so it comes before any callback's batch-end hook,
+    whatever their order) and φ back before the next batch: two passes over the parameters
+    per step.
     """
 
     def __init__(self) -> None:
         self._sigma = SigmaSchedulerDriver()
         self._pending_sigma_state: list | None = None
-        self._theta_after_every_batch = False
+        self._theta_after_steps: list = []
         self._trainer: Trainer | None = None
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -65,21 +72,24 @@ class SuperAccelCallback(Callback):
             SigmaSchedulerDriver.restore(optimizers, self._pending_sigma_state)
             self._pending_sigma_state = None
         self._sigma.attach(optimizers)
-        self._theta_after_every_batch = any(getattr(cb, "save_weights_only", False)
-                                            for cb in trainer.checkpoint_callbacks)
+        self._detach_theta_hooks()
+        if any(getattr(cb, "save_weights_only", False) for cb in trainer.checkpoint_callbacks) or any(
+                isinstance(cb, (WeightAveraging, StochasticWeightAveraging)) for cb in trainer.callbacks):
+            self._theta_after_steps = [optimizer.register_step_post_hook(_to_theta) for optimizer in optimizers]
         to_lookahead(optimizers)
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
         to_lookahead(self._optimizers(trainer))
 
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        if self._theta_after_every_batch:
-            to_theta(self._optimizers(trainer))
-
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._sigma.detach()
+        self._detach_theta_hooks()
         to_theta(self._optimizers(trainer))
+
+    def _detach_theta_hooks(self) -> None:
+        for handle in self._theta_after_steps:
+            handle.remove()
+        self._theta_after_steps = []
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         to_theta(self._optimizers(trainer))
@@ -87,6 +97,7 @@ class SuperAccelCallback(Callback):
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         # an interrupted run leaves θ behind, ready to be saved
         self._sigma.detach()
+        self._detach_theta_hooks()
         to_theta(self._optimizers(trainer))
 
     # -- evaluation -------------------------------------------------------------------
@@ -121,3 +132,7 @@ class SuperAccelCallback(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         # the optimizers do not exist yet when Lightning restores callbacks: apply at on_train_start
         self._pending_sigma_state = state_dict.get("sigma_schedulers", [])
+
+
+def _to_theta(optimizer: Any, args: Any, kwargs: Any) -> None:
+    optimizer.eval()

@@ -410,6 +410,39 @@ class SuperOptimizer(Optimizer):
         expressed at learning rate ``lr``."""
         raise NotImplementedError
 
+    # -- averages of θ ----------------------------------------------------------------
+
+    @torch.no_grad()
+    def lerp_to_theta_(self, averages: Iterable[Tensor], params: Iterable[Tensor], weight: float) -> None:
+        r"""``average += weight·(θ − average)`` for each average and its parameter: one step of an
+        exponential moving average of θ (``weight`` = 1 − decay), or of an equal average
+        (``weight`` = 1/(n + 1)), computed from the parameters and this optimizer's state
+        without moving the parameters.
+
+        θ is what :meth:`eval` would put into a parameter: the parameter itself in eval mode,
+        before its first step, or when this optimizer does not hold it.  Averages may have
+        another dtype than their parameters (a float32 average of bfloat16 weights).  Start
+        the average at θ (a copy taken inside :func:`superaccel.at_theta`, or before the first
+        step); buffers (BatchNorm statistics) are not parameters: average or copy them yourself.
+        """
+        group_of = {id(p): group for group in self.param_groups for p in group["params"]}
+        pending: dict[int, tuple[dict[str, Any], list[Tensor], list[Tensor]]] = {}
+        for average, param in zip(averages, params, strict=True):
+            group = group_of.get(id(param))
+            if group is None or not group["train_mode"] or not self.state.get(param):
+                average.lerp_(param.to(average.dtype), weight)
+                continue
+            _, group_averages, group_params = pending.setdefault(id(group), (group, [], []))
+            group_averages.append(average)
+            group_params.append(param)
+        for group, group_averages, group_params in pending.values():
+            self._lerp_group_to_theta_(group, group_averages, group_params, weight)
+
+    def _lerp_group_to_theta_(self, group: dict[str, Any], averages: list[Tensor], params: list[Tensor],
+                              weight: float) -> None:
+        """:meth:`lerp_to_theta_` for parameters of ``group`` that hold φ and have state."""
+        raise NotImplementedError
+
     # -- step -------------------------------------------------------------------------
 
     def _check_can_step(self) -> None:
@@ -516,6 +549,22 @@ class SuperOptimizer(Optimizer):
         return state[key]
 
 
+@torch.no_grad()
+def lerp_to_sum_(averages: list[Tensor], params: list[Tensor], steps: list[Tensor], weight: float,
+                 coeff: float) -> None:
+    """``average += weight·(param + coeff·step − average)``, foreach where the average has its
+    parameter's dtype and device (the usual case), one tensor at a time where it has not."""
+    same = [a.dtype == p.dtype and a.device == p.device for a, p in zip(averages, params, strict=True)]
+    if all(same):
+        for bucket_averages, bucket_params, bucket_steps in group_by_device_and_dtype([averages, params, steps]):
+            torch._foreach_lerp_(bucket_averages, bucket_params, weight)
+            torch._foreach_add_(bucket_averages, bucket_steps, alpha=weight * coeff)
+        return
+    for average, param, step in zip(averages, params, steps, strict=True):
+        average.lerp_(param.to(average.dtype), weight)
+        average.add_(step.to(average.dtype), alpha=weight * coeff)
+
+
 def _copy_lr(lr: Any) -> Any:
     """The applied learning rate must not alias a tensor lr that a scheduler fills in place."""
     return lr.detach().clone() if isinstance(lr, Tensor) else lr
@@ -542,3 +591,8 @@ class BufferLookahead(SuperOptimizer):
         as_real(ps, bufs)
         for device_ps, device_bufs in group_by_device_and_dtype([ps, bufs]):
             foreach_add_scaled_(device_ps, device_bufs, coeff)
+
+    def _lerp_group_to_theta_(self, group, averages, params, weight):
+        # θ = φ + σ'·lr'·b
+        lerp_to_sum_(averages, params, [self.state[p][self.lookahead_buffer] for p in params], weight,
+                     float(group["applied_sigma"]) * float(group["applied_lr"]))

@@ -15,6 +15,7 @@ from ._core import (
     foreach_add_scaled_,
     group_by_device_and_dtype,
     kernel_scalar,
+    lerp_to_sum_,
 )
 
 __all__ = ["SuperAccelerate"]
@@ -132,23 +133,36 @@ class SuperAccelerate(SuperOptimizer):
         for bucket_ps, bucket_vs in self._buckets(params):
             foreach_add_scaled_(bucket_ps, bucket_vs, -coeff if to_theta else coeff)
 
+    def _lerp_group_to_theta_(self, group, averages, params, weight):
+        # θ = φ − σ'·s
+        lerp_to_sum_(averages, params, [self.state[p]["velocity"] for p in params], weight,
+                     -float(group["applied_sigma"]))
+
     def state_dict(self) -> dict[str, Any]:
+        """One state_dict for both optimizers, in torch's layout: the groups are shared, and
+        each parameter's entry holds the last step (``velocity``) beside the base optimizer's
+        state, whose keys are prefixed ``base:`` (tools that rewrite a state_dict's layout,
+        such as ``torch.distributed.checkpoint``, keep it whole)."""
         state = super().state_dict()
-        state["base_optimizer"] = self.base_optimizer.state_dict()
+        for index, entry in self.base_optimizer.state_dict()["state"].items():
+            state["state"].setdefault(index, {}).update({BASE + key: value for key, value in entry.items()})
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if "base_optimizer" not in state_dict:
-            raise ValueError(
-                "SuperAccelerate.load_state_dict: the state_dict has no 'base_optimizer' entry; "
-                "it was not saved by SuperAccelerate.state_dict()"
-            )
-        state_dict = dict(state_dict)
-        base_state = state_dict.pop("base_optimizer")
-        self.base_optimizer.load_state_dict(base_state)
-        super().load_state_dict(state_dict)
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise ValueError("SuperAccelerate.load_state_dict: expected a dict with 'state' and 'param_groups'")
+        own, base = {}, {}
+        for index, entry in state_dict["state"].items():
+            own[index] = {key: value for key, value in entry.items() if not key.startswith(BASE)}
+            base[index] = {key[len(BASE):]: value for key, value in entry.items() if key.startswith(BASE)}
+        groups = state_dict["param_groups"]
+        super().load_state_dict({"state": {i: e for i, e in own.items() if e}, "param_groups": groups})
         for group in self.param_groups:
             check_sigma(group["sigma"])
+        self.base_optimizer.load_state_dict({"state": {i: e for i, e in base.items() if e}, "param_groups": groups})
         # Both loads built new group dicts; share one set again.
         self.base_optimizer.param_groups = self.param_groups
 
+
+#: the prefix of the base optimizer's per-parameter state in SuperAccelerate's state_dict
+BASE = "base:"

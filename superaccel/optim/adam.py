@@ -151,6 +151,19 @@ class SuperAdam(SuperOptimizer):
             addcdiv_scaled_(param, exp_avg, denom, shift.coeff)
 
 
+    def _lerp_group_to_theta_(self, group, averages, params, weight):
+        # θ = a·φ + b·m/(√v·r + ε), one parameter at a time (one temporary of its size)
+        beta1, beta2 = group["betas"]
+        decay = group["weight_decay"] if group["decoupled_weight_decay"] else 0.0
+        for average, param in zip(averages, params, strict=True):
+            state = self.state[param]
+            shift = adam_shift(state["step"].item(), lr=float(group["applied_lr"]), sigma=float(group["applied_sigma"]),
+                               beta1=beta1, beta2=beta2, decay=decay, to_theta=True)
+            theta = state["exp_avg_sq"].sqrt().mul_(shift.rsqrt_bc2).add_(group["eps"])
+            torch.div(state["exp_avg"], theta, out=theta).mul_(shift.coeff).add_(param, alpha=shift.scale)
+            average.lerp_(theta.to(average.dtype), weight)
+
+
 def _like(value: Scalar, like: Tensor) -> Scalar:
     """A coefficient in ``like``'s dtype if it is a (traced) tensor."""
     return value.to(like.dtype) if isinstance(value, Tensor) else value
