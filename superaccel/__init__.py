@@ -24,6 +24,7 @@ _TORCH_NAMES = (
     "SuperRMSprop",
     "SuperAdam",
     "SuperAdamW",
+    "SuperMuon",
     "SuperAccelerate",
     "SuperOptimizer",
     "SigmaScheduler",

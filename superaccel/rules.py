@@ -35,6 +35,9 @@ __all__ = [
     "buffer_heavy_ball",
     "adam_heavy_ball",
     "check_decay_undoable",
+    "MuonCoefficients",
+    "muon_coefficients",
+    "muon_adjusted_lr",
 ]
 
 
@@ -176,6 +179,40 @@ def check_decay_undoable(lr: Any, weight_decay: Any, sigma: Any, name: str = "we
     if product >= 1:
         raise ValueError(f"Invalid {name}: {weight_decay} (with decoupled weight decay, "
                          f"lr * weight_decay * (1 + sigma) must be below 1; here it is {product:g})")
+
+
+# ---- Muon: the last step is kept ----------------------------------------------------------------
+
+
+class MuonCoefficients(NamedTuple):
+    r"""SuperMuon's step, with O the orthogonalized update (Newton–Schulz of Muon's Nesterov or
+    plain momentum): :math:`\theta = \phi - \text{undo}\cdot s`,
+    :math:`\theta_{new} = \text{decay}\cdot\theta + \text{step}\cdot O` (torch's Muon),
+    :math:`s \leftarrow \theta_{new} - \theta`,
+    :math:`\phi_{new} = \theta_{new} + \text{lookahead}\cdot s`."""
+
+    undo: Any  # σ': the look-ahead the parameters hold
+    decay: Any  # 1 − lr·λ, decoupled weight decay
+    step: Any  # −lr adjusted to the matrix's shape
+    lookahead: Any  # σ
+
+
+def muon_adjusted_lr(lr: Any, adjust_lr_fn: str | None, shape: tuple[int, ...]) -> Any:
+    """The learning rate Muon applies to a matrix of ``shape``: ``"original"`` (Keller
+    Jordan's, the default) scales it by √max(1, rows/columns), ``"match_rms_adamw"``
+    (Moonshot's) by 0.2·√max(rows, columns), so that the update's RMS matches AdamW's."""
+    rows, columns = shape[:2]
+    if adjust_lr_fn is None or adjust_lr_fn == "original":
+        return lr * math.sqrt(max(1, rows / columns))
+    if adjust_lr_fn == "match_rms_adamw":
+        return lr * 0.2 * math.sqrt(max(rows, columns))
+    return lr
+
+
+def muon_coefficients(*, lr: Any, weight_decay: Any, sigma: Any, applied_sigma: Any, adjust_lr_fn: str | None,
+                      shape: tuple[int, ...]) -> MuonCoefficients:
+    """The coefficients of one SuperMuon step for a matrix of ``shape``."""
+    return MuonCoefficients(applied_sigma, 1 - lr * weight_decay, -muon_adjusted_lr(lr, adjust_lr_fn, shape), sigma)
 
 
 # ---- the heavy-ball form, for sigma="auto" ---------------------------------------------------

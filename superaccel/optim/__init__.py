@@ -11,6 +11,7 @@ except ModuleNotFoundError as error:
 from ._core import SuperOptimizer
 from .accelerate import SuperAccelerate
 from .adam import SuperAdam, SuperAdamW, super_adam
+from .muon import SuperMuon, super_muon
 from .rmsprop import SuperRMSprop, super_rmsprop
 from .schedules import CosineSigma, LambdaSigma, LinearSigma, SigmaScheduler, attached_sigma_schedulers
 from .sgd import SuperSGD, super_sgd
@@ -22,6 +23,7 @@ __all__ = [
     "SuperRMSprop",
     "SuperAdam",
     "SuperAdamW",
+    "SuperMuon",
     "SuperAccelerate",
     "SigmaScheduler",
     "LinearSigma",
@@ -32,4 +34,5 @@ __all__ = [
     "super_sgd",
     "super_rmsprop",
     "super_adam",
+    "super_muon",
 ]
