@@ -17,9 +17,55 @@ from tqdm.auto import tqdm
 
 from superaccel import at_theta
 
-__all__ = ["train", "TrainResult"]
+__all__ = ["train", "TrainResult", "Combined"]
 
 T = TypeVar("T")
+
+
+class Combined(torch.optim.Optimizer):
+    """Several optimizers stepped as one, e.g. Muon for a transformer's hidden matrices and
+    AdamW for the rest: one list of their param groups (the groups themselves, so an lr
+    scheduler built on this one drives them all), ``step``, ``zero_grad``, ``state_dict``, and
+    ``train()``/``eval()`` on those that have them (:func:`superaccel.at_theta` works on it)."""
+
+    def __init__(self, *optimizers: torch.optim.Optimizer) -> None:
+        # not Optimizer.__init__: the parameters belong to the optimizers given
+        self.optimizers = optimizers
+        self.defaults: dict[str, Any] = {}
+        self.state: dict = {}
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        return [group for optimizer in self.optimizers for group in optimizer.param_groups]
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        loss = closure() if closure is not None else None
+        for optimizer in self.optimizers:
+            optimizer.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none)
+
+    def train(self, mode: bool = True) -> Combined:
+        for optimizer in self.optimizers:
+            if hasattr(optimizer, "train"):
+                optimizer.train(mode)
+        return self
+
+    def eval(self) -> Combined:
+        return self.train(False)
+
+    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        return {"optimizers": [optimizer.state_dict() for optimizer in self.optimizers]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
+        for optimizer, state in zip(self.optimizers, state_dict["optimizers"], strict=True):
+            optimizer.load_state_dict(state)
+
+    def __repr__(self) -> str:
+        return "Combined(" + ", ".join(type(o).__name__ for o in self.optimizers) + ")"
 
 
 @dataclass
@@ -53,6 +99,7 @@ def train(
     lookahead_every: int = 1,
     progress: str | None = None,
     schedulers: Sequence[Any] = (),
+    clip_grad_norm: float | None = None,
 ) -> TrainResult[T]:
     """Train for ``steps`` steps, evaluating at θ every ``eval_every`` steps and at the last.
 
@@ -63,6 +110,8 @@ def train(
     when the loss is not finite or ``diverged(evaluation)`` says so, or when
     ``stop(evaluation)`` is true (a target reached).  ``progress`` names a progress bar.
     ``schedulers`` (lr or σ schedulers) are stepped after every optimizer step.
+    ``clip_grad_norm`` clips the gradients of the optimizer's parameters to that total norm
+    before each step.
     """
     result: TrainResult[T] = TrainResult()
     for step in _progress(range(steps + 1), progress):
@@ -88,6 +137,9 @@ def train(
             result.diverged_at = step
             break
         value.backward()
+        if clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]],
+                                           clip_grad_norm)
         optimizer.step()
         for scheduler in schedulers:
             scheduler.step()

@@ -13,7 +13,7 @@ import torch
 from superaccel import SuperSGD
 from superaccel_lab.benchmarks import families as families_module
 from superaccel_lab.benchmarks.families import LrScale, OvershootAdamW, families
-from superaccel_lab.benchmarks.tasks import Suite, tasks
+from superaccel_lab.benchmarks.tasks import Run, Suite, tasks
 from superaccel_lab.benchmarks.time_to_target import Config, Job, choose, grid, median_score, run_job, summary
 from superaccel_lab.problems import IllConditionedQuadratic
 from superaccel_lab.problems.noisy_quadratic import QuadraticDeep, haar_rotation
@@ -38,7 +38,7 @@ def test_every_quick_task_trains_with_every_family_of_its_suite(task, data_avail
     for family in families(task.suite):
         lrs = task.sgd_lrs if family.lr_scale is LrScale.SGD else task.adam_lrs
         run = task.make_run(seed=0)
-        optimizer = family.build(run.params, lrs[0], family.settings[0])
+        optimizer = family.build(run, lrs[0], family.settings[0])
         before = run.metric()
         for _ in range(3):
             optimizer.zero_grad()
@@ -182,13 +182,36 @@ def test_overshoot_parameters_hold_the_overshot_point():
         optimizer.eval().step()
 
 
-def test_the_transformer_suite_uses_decoupled_weight_decay():
+def test_the_transformer_suite_uses_decoupled_weight_decay_and_muon_takes_the_hidden_matrices():
     assert families_module.TRANSFORMER_WEIGHT_DECAY > 0
+    matrix, vector = torch.nn.Parameter(torch.ones(3, 3)), torch.nn.Parameter(torch.ones(3))
+    run = Run([matrix, vector], lambda: None, lambda: 0.0, lambda m: False, matrices=[matrix])
     for family in families(Suite.TRANSFORMER):
-        p = torch.nn.Parameter(torch.ones(3))
-        optimizer = family.build([p], 1e-3, family.settings[0])
-        decay = optimizer.param_groups[0].get("weight_decay", 0)
-        assert decay == (0 if family.name == "Adam" else families_module.TRANSFORMER_WEIGHT_DECAY), family.name
+        optimizer = family.build(run, 1e-3, family.settings[0])
+        decays = {group["weight_decay"] for group in optimizer.param_groups}
+        assert decays == {families_module.TRANSFORMER_WEIGHT_DECAY}, family.name
+        if "Muon" in family.name:
+            muon, rest = optimizer.optimizers
+            assert muon.param_groups[0]["params"] == [matrix] and rest.param_groups[0]["params"] == [vector]
+
+
+def test_sigma_in_muons_momentum_at_the_momentum_is_torch_nesterov_muon():
+    def run_with(make):
+        torch.manual_seed(0)
+        w = torch.nn.Parameter(torch.randn(6, 4))
+        optimizer = make([w])
+        for i in range(5):
+            optimizer.zero_grad()
+            (torch.tanh(torch.randn(3, 6, generator=torch.Generator().manual_seed(i)) @ w) ** 2).sum().backward()
+            optimizer.step()
+        return w.detach()
+
+    theirs = run_with(lambda p: torch.optim.Muon(p, lr=0.02, adjust_lr_fn="match_rms_adamw"))
+    def in_momentum(sigma):
+        return lambda p: families_module.MuonSigmaInMomentum(p, lr=0.02, sigma=sigma, adjust_lr_fn="match_rms_adamw")
+
+    assert torch.equal(run_with(in_momentum(0.95)), theirs)
+    assert not torch.allclose(run_with(in_momentum(4.0)), theirs)
 
 
 # -- DeepOBS quadratic_deep -------------------------------------------------------------------

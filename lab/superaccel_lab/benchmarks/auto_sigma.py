@@ -96,7 +96,7 @@ def run_variant(job: Job) -> dict[str, Any]:
             return []
         return [LinearSigma(optimizer, start=sigma, end=2.0, total_steps=max(1, task.max_steps // 2))]
 
-    return execute(task, lambda params: make_optimizer(job.optimizer, params, job.lr, sigma), job.seed,
+    return execute(task, lambda run: make_optimizer(job.optimizer, run.params, job.lr, sigma), job.seed,
                    schedulers=schedule, record_sigma=sigma == "auto")
 
 

@@ -179,8 +179,8 @@ def run(spec: RunSpec) -> dict[str, Any]:
         runs.append(task.make_run(seed))
         return runs[-1]
 
-    def build(params):
-        optimizer = make_optimizer(spec.optimizer, params, spec.lr, spec.sigma)
+    def build(run: Run):
+        optimizer = make_optimizer(spec.optimizer, run.params, spec.lr, spec.sigma)
         if spec.start is not None:
             for group in optimizer.param_groups:
                 group["sigma"] = spec.start

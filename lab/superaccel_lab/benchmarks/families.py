@@ -1,10 +1,13 @@
 """Optimizer families: an optimizer and the values of its second hyperparameter that the
 tuning protocol tries, the same number for every family (the learning rate is the first).
 
-Two suites: CLASSIC (SGD-type and Adam-type, no weight decay) and TRANSFORMER (AdamW-type,
-decoupled weight decay 0.1, run under the task's warmup + cosine schedule).  ``default`` is
-the optimizer's own default setting, used by the no-tuning column (None: the library has no
-default for it, or the family shares its optimizer with another family).
+Two suites: CLASSIC (SGD-type and Adam-type, no weight decay) and TRANSFORMER (AdamW-type
+and Muon, decoupled weight decay 0.1, run under the task's warmup + cosine schedule; Muon
+takes the hidden matrices, with Moonshot's ``match_rms_adamw`` scaling so that one learning
+rate serves it and the AdamW beside it).  ``default`` is the optimizer's own default
+setting, used by the no-tuning column (None: the library has no default for it, or the
+family shares its optimizer with another family).  ``build(run, lr, setting)`` gets the
+task's :class:`~.tasks.Run`.
 """
 
 from __future__ import annotations
@@ -16,15 +19,21 @@ from typing import Any
 
 import torch
 from qhoptim.pyt import QHM
-from torch import Tensor
+from torch.optim._muon import _zeropower_via_newtonschulz
 
-from superaccel import SuperAdam, SuperAdamW, SuperSGD
+from superaccel import SuperAdam, SuperAdamW, SuperMuon, SuperSGD
+from superaccel.optim.muon import DEFAULT_SIGMA as SUPER_MUON_DEFAULT_SIGMA
+from superaccel.rules import muon_adjusted_lr
 
-from .tasks import Suite
+from ..training import Combined
+from .tasks import Run, Suite
 
-__all__ = ["LrScale", "Family", "families", "OvershootAdamW"]
+__all__ = ["LrScale", "Family", "families", "OvershootAdamW", "MuonSigmaInMomentum"]
 
 TRANSFORMER_WEIGHT_DECAY = 0.1
+#: SuperMuon's σ settings (its default among them) and those of σ inside Muon's momentum
+SUPER_MUON_SIGMAS = (1.0, 2.0)
+MOMENTUM_SIGMAS = (2.0, 4.0)
 
 
 class LrScale(enum.Enum):
@@ -32,14 +41,15 @@ class LrScale(enum.Enum):
 
     SGD = "sgd"
     ADAM = "adam"
+    MUON = "muon"
 
 
 @dataclass(frozen=True)
 class Family:
     name: str
     lr_scale: LrScale
-    #: ``build(params, lr, setting)``
-    build: Callable[[list[Tensor], float, Any], torch.optim.Optimizer]
+    #: ``build(run, lr, setting)``
+    build: Callable[[Run, float, Any], torch.optim.Optimizer]
     settings: tuple[Any, ...]
     #: what a setting is (for the docs): e.g. "σ", "(β1, β2)"
     setting_name: str
@@ -132,29 +142,66 @@ class OvershootAdamW(torch.optim.Optimizer):
         return self.train(False)
 
 
+class MuonSigmaInMomentum(torch.optim.Muon):
+    r"""Muon with the look-ahead inside its momentum, before the orthogonalization: the update
+    is :math:`\mathrm{NS}(G + w(B - G))` with :math:`w = 1 - \sigma(1 - \mu)/\mu`, the
+    accumulator form of super-acceleration; σ = μ is torch's Nesterov Muon (w = μ).  No
+    memory beyond Muon's buffer, and the parameters hold θ.  The alternative to
+    :class:`superaccel.SuperMuon` that the transformer benchmark measures."""
+
+    def __init__(self, params, lr: float = 1e-3, sigma: float = 0.95, **kwargs: Any) -> None:
+        super().__init__(params, lr=lr, nesterov=True, **kwargs)
+        for group in self.param_groups:
+            group["sigma"] = sigma
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            momentum, lr = group["momentum"], group["lr"]
+            weight = 1 - group["sigma"] * (1 - momentum) / momentum
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p.grad, memory_format=torch.preserve_format)
+                buffer = state["momentum_buffer"]
+                buffer.lerp_(p.grad, 1 - momentum)
+                update = _zeropower_via_newtonschulz(p.grad.lerp(buffer, weight), group["ns_coefficients"],
+                                                     group["ns_steps"], group["eps"])
+                p.mul_(1 - lr * group["weight_decay"])
+                p.add_(update, alpha=-muon_adjusted_lr(lr, group["adjust_lr_fn"], p.shape))
+        return loss
+
+
 def _classic() -> list[Family]:
     adam_betas = ((0.9, 0.999), (0.9, 0.99), (0.95, 0.999), (0.95, 0.99))
     return [
-        Family("SuperSGD (g = 0.9)", LrScale.SGD, lambda p, lr, s: SuperSGD(p, lr=lr, momentum=0.9, sigma=s),
+        Family("SuperSGD (g = 0.9)", LrScale.SGD, lambda r, lr, s: SuperSGD(r.params, lr=lr, momentum=0.9, sigma=s),
                (1.0, 2.0, 4.0, 8.0), "σ", default=2.0),
         # g tuned too, σ = g (Nesterov) among the settings: the same freedom as tuned Nesterov
-        Family("SuperSGD (g, σ)", LrScale.SGD, lambda p, lr, s: SuperSGD(p, lr=lr, momentum=s[0], sigma=s[1]),
+        Family("SuperSGD (g, σ)", LrScale.SGD, lambda r, lr, s: SuperSGD(r.params, lr=lr, momentum=s[0], sigma=s[1]),
                ((0.8, 0.8), (0.8, 2.0), (0.95, 0.95), (0.95, 4.0)), "(g, σ)",
                no_default="the same optimizer as SuperSGD (g = 0.9)"),
-        Family("SGD Nesterov", LrScale.SGD, lambda p, lr, g: torch.optim.SGD(p, lr=lr, momentum=g, nesterov=True),
+        Family("SGD Nesterov", LrScale.SGD,
+               lambda r, lr, g: torch.optim.SGD(r.params, lr=lr, momentum=g, nesterov=True),
                (0.8, 0.9, 0.95, 0.98), "g", default=0.9),
         # QHM's α is the normalized step: α = lr/(1 − β) puts it on SGD's lr grid; qhoptim
         # has no default ν, β (both are required)
-        Family("QHM", LrScale.SGD, lambda p, lr, nu: QHM(p, lr=lr / (1 - 0.9), momentum=0.9, nu=nu),
+        Family("QHM", LrScale.SGD, lambda r, lr, nu: QHM(r.params, lr=lr / (1 - 0.9), momentum=0.9, nu=nu),
                (0.5, 0.7, 0.8, 0.9), "ν (β = 0.9)", no_default="qhoptim has no default ν, β"),
-        Family("SuperAdam", LrScale.ADAM, lambda p, lr, s: SuperAdam(p, lr=lr, sigma=s), (0.5, 1.0, 2.0, 4.0), "σ",
-               default=2.0),
-        Family("Adam", LrScale.ADAM, lambda p, lr, b: torch.optim.Adam(p, lr=lr, betas=b), adam_betas,
+        Family("SuperAdam", LrScale.ADAM, lambda r, lr, s: SuperAdam(r.params, lr=lr, sigma=s),
+               (0.5, 1.0, 2.0, 4.0), "σ", default=2.0),
+        Family("Adam", LrScale.ADAM, lambda r, lr, b: torch.optim.Adam(r.params, lr=lr, betas=b), adam_betas,
                "(β1, β2)", default=(0.9, 0.999)),
-        Family("NAdam", LrScale.ADAM, lambda p, lr, b: torch.optim.NAdam(p, lr=lr, betas=b), adam_betas,
+        Family("NAdam", LrScale.ADAM, lambda r, lr, b: torch.optim.NAdam(r.params, lr=lr, betas=b), adam_betas,
                "(β1, β2)", default=(0.9, 0.999)),
         Family("Overshoot", LrScale.ADAM,
-               lambda p, lr, g: OvershootAdamW(p, lr=lr, weight_decay=0.0, overshoot=g), (2.0, 3.0, 5.0, 8.0),
+               lambda r, lr, g: OvershootAdamW(r.params, lr=lr, weight_decay=0.0, overshoot=g), (2.0, 3.0, 5.0, 8.0),
                "γ (ramped in after 50 steps)", default=5.0),
     ]
 
@@ -162,19 +209,37 @@ def _classic() -> list[Family]:
 def _transformer() -> list[Family]:
     wd = TRANSFORMER_WEIGHT_DECAY
     betas = ((0.9, 0.999), (0.9, 0.95))
+    muon = {"weight_decay": wd, "adjust_lr_fn": "match_rms_adamw"}  # one lr for Muon and the AdamW beside it
+
+    def with_adamw(matrices: torch.optim.Optimizer, run: Run, lr: float, sigma: float | None = None):
+        rest = (torch.optim.AdamW(run.others(), lr=lr, weight_decay=wd) if sigma is None else
+                SuperAdamW(run.others(), lr=lr, sigma=sigma, weight_decay=wd))
+        return Combined(matrices, rest)
+
     return [
-        Family("AdamW", LrScale.ADAM, lambda p, lr, b: torch.optim.AdamW(p, lr=lr, betas=b, weight_decay=wd), betas,
+        Family("AdamW", LrScale.ADAM,
+               lambda r, lr, b: torch.optim.AdamW(r.params, lr=lr, betas=b, weight_decay=wd), betas,
                "(β1, β2)", default=(0.9, 0.999)),
-        Family("SuperAdamW", LrScale.ADAM, lambda p, lr, s: SuperAdamW(p, lr=lr, sigma=s, weight_decay=wd),
+        Family("SuperAdamW", LrScale.ADAM, lambda r, lr, s: SuperAdamW(r.params, lr=lr, sigma=s, weight_decay=wd),
                (1.0, 2.0), "σ", default=2.0),
-        Family("NAdamW", LrScale.ADAM, lambda p, lr, b: torch.optim.NAdam(p, lr=lr, betas=b, weight_decay=wd,
+        Family("NAdamW", LrScale.ADAM, lambda r, lr, b: torch.optim.NAdam(r.params, lr=lr, betas=b, weight_decay=wd,
                                                                           decoupled_weight_decay=True),
                betas, "(β1, β2)", default=(0.9, 0.999)),
         Family("Overshoot AdamW", LrScale.ADAM,
-               lambda p, lr, g: OvershootAdamW(p, lr=lr, weight_decay=wd, overshoot=g), (3.0, 5.0),
+               lambda r, lr, g: OvershootAdamW(r.params, lr=lr, weight_decay=wd, overshoot=g), (3.0, 5.0),
                "γ (ramped in after 50 steps)", default=5.0),
-        Family("Adam", LrScale.ADAM, lambda p, lr, b: torch.optim.Adam(p, lr=lr, betas=b), betas, "(β1, β2)",
-               default=(0.9, 0.999)),
+        Family("Muon + AdamW", LrScale.MUON,
+               lambda r, lr, mu: with_adamw(torch.optim.Muon(r.matrices, lr=lr, momentum=mu, **muon), r, lr),
+               (0.95, 0.9), "μ (Muon's momentum)", default=0.95),
+        Family("SuperMuon + AdamW", LrScale.MUON,
+               lambda r, lr, s: with_adamw(SuperMuon(r.matrices, lr=lr, sigma=s, **muon), r, lr),
+               SUPER_MUON_SIGMAS, "σ", default=SUPER_MUON_DEFAULT_SIGMA),
+        Family("SuperMuon + SuperAdamW", LrScale.MUON,
+               lambda r, lr, s: with_adamw(SuperMuon(r.matrices, lr=lr, sigma=s, **muon), r, lr, sigma=s),
+               SUPER_MUON_SIGMAS, "σ (both)", no_default="no library default for the pair"),
+        Family("Muon, σ in momentum + AdamW", LrScale.MUON,
+               lambda r, lr, s: with_adamw(MuonSigmaInMomentum(r.matrices, lr=lr, sigma=s, **muon), r, lr),
+               MOMENTUM_SIGMAS, "σ (in Muon's momentum)", no_default="not in the library: measured to decide"),
     ]
 
 

@@ -27,7 +27,9 @@ FIGURES = ROOT / "docs" / "figures"
 TIE = 0.10  # medians within 10 % tie
 #: the comparisons a practitioner asks for: (contender, baseline), each where both ran
 COMPARISONS = [("SuperSGD (g, σ)", "SGD Nesterov"), ("SuperSGD (g = 0.9)", "SGD Nesterov"), ("SuperAdam", "Adam"),
-               ("SuperAdamW", "AdamW"), ("SuperAdam", "Overshoot"), ("SuperAdamW", "Overshoot AdamW")]
+               ("SuperAdamW", "AdamW"), ("SuperAdam", "Overshoot"), ("SuperAdamW", "Overshoot AdamW"),
+               ("Muon + AdamW", "AdamW"), ("Muon + AdamW", "SuperAdamW"), ("SuperMuon + AdamW", "Muon + AdamW"),
+               ("SuperMuon + SuperAdamW", "Muon + AdamW"), ("Muon, σ in momentum + AdamW", "Muon + AdamW")]
 
 
 # -- reading the results ------------------------------------------------------------------------
@@ -115,8 +117,9 @@ def protocol_text(task_results: list[dict]) -> list[str]:
         "`python -m superaccel_lab.benchmarks.time_to_target` (one task: `--tasks NAME`). "
         "Every family gets the same number "
         "of configurations: the task's learning-rate grid (one grid for the SGD-type, one for the Adam-type "
-        "families, three values each; two for the language model) × the family's settings of its second "
-        "hyperparameter (four each; two for the language model). Each configuration runs on the search seeds "
+        "families, three values each; two for the language model, where Muon's families have a grid of their "
+        "own) × the family's settings of its second hyperparameter (four each; two for the language model). "
+        "Each configuration runs on the search seeds "
         f"{list(config['search_seeds'])}; the configuration with the best **median** over them is chosen and "
         f"reported on the fresh seeds {list(config['report_seeds'])}. Metrics are measured at θ. A seed that "
         "misses the target within the step budget counts as infinitely many steps.",

@@ -11,7 +11,7 @@ import enum
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -24,6 +24,13 @@ from ..problems.networks import accuracy, nielsen_network, quadratic_cost
 from ..problems.noisy_quadratic import QuadraticDeep
 
 __all__ = ["Regime", "Suite", "Run", "Task", "tasks", "task_named", "prepare_data"]
+
+
+#: the language model's target: what tuned AdamW reaches at the end of its 400 steps, so that
+#: the families part where training is decided: AdamW with the protocol's best configuration
+#: (lr 3e-3, β = (0.9, 0.95)) ended at 2.355, 2.324, 2.331 nats/char on the search seeds 0–2
+#: (median 2.331, rounded up)
+TARGET = 2.34
 
 
 class Regime(enum.Enum):
@@ -46,12 +53,19 @@ class Suite(enum.Enum):
 @dataclass
 class Run:
     """One training run: ``loss()`` is the training loss of the next step (its own batch),
-    ``metric()`` the measurement at θ, ``reached(metric)`` the target test."""
+    ``metric()`` the measurement at θ, ``reached(metric)`` the target test; ``matrices`` are
+    the model's hidden 2-D weights (Muon's share), empty where it has none."""
 
     params: list[torch.Tensor]
     loss: Callable[[], torch.Tensor]
     metric: Callable[[], float]
     reached: Callable[[float], bool]
+    matrices: list[torch.Tensor] = field(default_factory=list)
+
+    def others(self) -> list[torch.Tensor]:
+        """The parameters that are not in ``matrices``."""
+        chosen = {id(p) for p in self.matrices}
+        return [p for p in self.params if id(p) not in chosen]
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,8 @@ class Task:
     condition_number: float | None = None
     #: keep the whole metric curve of the reported runs (for a figure)
     keep_curves: bool = False
+    #: the learning-rate grid of the Muon families (the transformer suite), as long as the others
+    muon_lrs: tuple[float, ...] = ()
 
 
 # -- quadratics and the paper's regression ------------------------------------------------
@@ -170,11 +186,13 @@ def small_cnn(seed: int) -> nn.Module:
 # -- a character-level transformer on Shakespeare ----------------------------------------------
 
 @functools.cache
-def _shakespeare() -> tuple:
+def shakespeare(windows: int = 128, context: int = 64) -> tuple[torch.Tensor, int, torch.Tensor]:
+    """The training text, the vocabulary's size and ``windows`` held-out windows of
+    ``context`` + 1 characters from the validation plays, the same for every run."""
     train, validation = load_shakespeare("train"), load_shakespeare("validation")
-    windows = torch.Generator().manual_seed(1234)
-    starts = torch.randint(0, len(validation.tokens) - 65, (256,), generator=windows)
-    held_out = validation.tokens[starts[:, None] + torch.arange(65)]  # the same 256 windows for every run
+    generator = torch.Generator().manual_seed(1234)
+    starts = torch.randint(0, len(validation.tokens) - context - 1, (windows,), generator=generator)
+    held_out = validation.tokens[starts[:, None] + torch.arange(context + 1)]
     return train.tokens, len(train.vocabulary), held_out
 
 
@@ -189,10 +207,10 @@ def warmup_cosine(warmup: int, total: int, floor: float = 0.1) -> Callable[[int]
     return multiplier
 
 
-def language_model_task(max_steps: int = 400, target: float = 2.3, context: int = 64, width: int = 128,
-                        layers: int = 2, batch: int = 32) -> Task:
+def language_model_task(max_steps: int = 400, target: float = TARGET, context: int = 64, width: int = 96,
+                        layers: int = 2, batch: int = 16, eval_every: int = 20) -> Task:
     def make(seed: int) -> Run:
-        tokens, vocabulary, held_out = _shakespeare()
+        tokens, vocabulary, held_out = shakespeare(context=context)
         torch.manual_seed(seed)
         model = CharTransformer(vocabulary, context=context, width=width, layers=layers, heads=4)
         batches = random_windows(tokens, batch, context, torch.Generator().manual_seed(seed))
@@ -204,12 +222,13 @@ def language_model_task(max_steps: int = 400, target: float = 2.3, context: int 
             with torch.no_grad():
                 return float(language_model_loss(model, held_out[:, :-1], held_out[:, 1:]))
 
-        return Run(list(model.parameters()), loss, metric, lambda m: m <= target)
+        return Run(list(model.parameters()), loss, metric, lambda m: m <= target, model.hidden_matrices())
 
     return Task("char-lm", f"character transformer ({layers} layers, width {width}, context {context}) on "
-                f"Shakespeare, batches of {batch}: validation loss {target:g} nats/char (held-out plays)",
-                Regime.LANGUAGE, Suite.TRANSFORMER, make, (), (1e-3, 3e-3), max_steps, eval_every=25,
-                lr_multiplier=warmup_cosine(max_steps // 20, max_steps), keep_curves=True)
+                f"Shakespeare, batches of {batch}, {max_steps} steps of warm-up and cosine decay: validation loss "
+                f"{target:g} nats/char (held-out plays)", Regime.LANGUAGE, Suite.TRANSFORMER, make, (),
+                (1e-3, 3e-3), max_steps, eval_every=eval_every,
+                lr_multiplier=warmup_cosine(max_steps // 20, max_steps), keep_curves=True, muon_lrs=(1e-2, 2e-2))
 
 
 # -- the suites ---------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ import torch
 from ..experiments.figure import write_atomically
 from ..training import train
 from .families import Family, LrScale, describe, families
-from .tasks import Task, prepare_data, task_named, tasks
+from .tasks import Run, Task, prepare_data, task_named, tasks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEARCH_SEEDS = (0, 1, 2)
@@ -71,7 +71,7 @@ class Job:
 
 
 def lrs_of(task: Task, family: Family) -> tuple[float, ...]:
-    return task.sgd_lrs if family.lr_scale is LrScale.SGD else task.adam_lrs
+    return {LrScale.SGD: task.sgd_lrs, LrScale.ADAM: task.adam_lrs, LrScale.MUON: task.muon_lrs}[family.lr_scale]
 
 
 def grid(task: Task, family: Family) -> list[Config]:
@@ -88,18 +88,18 @@ def _init_worker() -> None:
 def run_job(job: Job) -> dict[str, Any]:
     task = task_named(job.task, job.quick)
     family = next(f for f in families(task.suite) if f.name == job.config.family)
-    return execute(task, lambda params: family.build(params, job.config.lr, family.settings[job.config.setting]),
+    return execute(task, lambda run: family.build(run, job.config.lr, family.settings[job.config.setting]),
                    job.seed, job.stop_at_target)
 
 
-def execute(task: Task, build: Callable[[list], torch.optim.Optimizer], seed: int, stop_at_target: bool = True,
+def execute(task: Task, build: Callable[[Run], torch.optim.Optimizer], seed: int, stop_at_target: bool = True,
             schedulers: Callable[[torch.optim.Optimizer], list] = lambda optimizer: [],
             record_sigma: bool = False) -> dict[str, Any]:
     """One run of ``task`` with the optimizer ``build`` makes: steps to the target (measured
     at θ), training seconds, the final metric, and the whole curve when it runs the full
     budget (and σ at every evaluation with ``record_sigma``)."""
     run = task.make_run(seed)
-    optimizer = build(run.params)
+    optimizer = build(run)
     schedules = [torch.optim.lr_scheduler.LambdaLR(optimizer, task.lr_multiplier)] if task.lr_multiplier else []
     sigmas: list[tuple[int, float]] = []
 
@@ -193,7 +193,7 @@ def benchmark_task(task: Task, quick: bool, pool: ProcessPoolExecutor, log) -> d
     result = {"name": task.name, "description": task.description, "regime": task.regime.name,
               "regime_description": task.regime.value, "suite": task.suite.value, "max_steps": task.max_steps,
               "eval_every": task.eval_every, "higher_is_better": task.higher_is_better,
-              "lrs": {"sgd": task.sgd_lrs, "adam": task.adam_lrs}, "families": out_families}
+              "lrs": {"sgd": task.sgd_lrs, "adam": task.adam_lrs, "muon": task.muon_lrs}, "families": out_families}
     if task.condition_number:
         root = math.sqrt(task.condition_number)
         result["optimal_momentum_rate"] = (root - 1) / (root + 1)

@@ -2,7 +2,8 @@
 
 Pre-LayerNorm blocks (causal self-attention, then a GELU MLP of four times the width),
 learned position embeddings, the output layer tied to the token embedding, GPT-2's
-initialization (N(0, 0.02), residual projections scaled by 1/√(2·layers)).
+initialization (N(0, 0.02), residual projections scaled by 1/√(2·layers)); with
+``bias=False``, nanoGPT's model.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ __all__ = ["CharTransformer", "random_windows", "language_model_loss"]
 
 
 class _Block(nn.Module):
-    def __init__(self, width: int, heads: int) -> None:
+    def __init__(self, width: int, heads: int, bias: bool) -> None:
         super().__init__()
         self.heads = heads
-        self.attention_norm = nn.LayerNorm(width)
-        self.qkv = nn.Linear(width, 3 * width)
-        self.attention_out = nn.Linear(width, width)
-        self.mlp_norm = nn.LayerNorm(width)
-        self.mlp_in = nn.Linear(width, 4 * width)
-        self.mlp_out = nn.Linear(4 * width, width)
+        self.attention_norm = nn.LayerNorm(width, bias=bias)
+        self.qkv = nn.Linear(width, 3 * width, bias=bias)
+        self.attention_out = nn.Linear(width, width, bias=bias)
+        self.mlp_norm = nn.LayerNorm(width, bias=bias)
+        self.mlp_in = nn.Linear(width, 4 * width, bias=bias)
+        self.mlp_out = nn.Linear(4 * width, width, bias=bias)
+
+    def matrices(self) -> list[nn.Parameter]:
+        return [self.qkv.weight, self.attention_out.weight, self.mlp_in.weight, self.mlp_out.weight]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, width = x.shape
@@ -40,15 +44,15 @@ class CharTransformer(nn.Module):
     """Next-character logits ``[batch, length, vocabulary]`` from ids ``[batch, length]``."""
 
     def __init__(self, vocabulary: int, context: int = 64, width: int = 128, layers: int = 2,
-                 heads: int = 4) -> None:
+                 heads: int = 4, bias: bool = True) -> None:
         super().__init__()
         if width % heads:
             raise ValueError(f"Invalid heads: {heads} (must divide width {width})")
         self.context = context
         self.token_embedding = nn.Embedding(vocabulary, width)
         self.position_embedding = nn.Embedding(context, width)
-        self.blocks = nn.ModuleList(_Block(width, heads) for _ in range(layers))
-        self.final_norm = nn.LayerNorm(width)
+        self.blocks = nn.ModuleList(_Block(width, heads, bias) for _ in range(layers))
+        self.final_norm = nn.LayerNorm(width, bias=bias)
         self.apply(self._initialize)
         for block in self.blocks:
             for projection in (block.attention_out, block.mlp_out):
@@ -58,8 +62,13 @@ class CharTransformer(nn.Module):
     def _initialize(module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, std=0.02)
-        if isinstance(module, nn.Linear):
+        if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
+
+    def hidden_matrices(self) -> list[nn.Parameter]:
+        """The blocks' 2-D weights: what Muon optimizes (not the embeddings, which are also the
+        output layer, nor gains and biases)."""
+        return [matrix for block in self.blocks for matrix in block.matrices()]
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         length = ids.shape[1]
