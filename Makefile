@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RESULTS ?= results
 
-.PHONY: test lint reproduce docs bench bench-auto-sigma bench-quick clean
+.PHONY: test lint reproduce docs bench bench-auto-sigma bench-nanogpt bench-quick clean
 
 $(STAMP): pyproject.toml lab/pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench: $(STAMP)
 bench-auto-sigma: $(STAMP)
 	$(PY) -m superaccel_lab.benchmarks.auto_sigma
 	$(PY) -m superaccel_lab.benchmarks.auto_sigma_diagnostics
+	$(PY) -m superaccel_lab.benchmarks.make_docs
+
+# nanoGPT's CPU recipe with the optimizers swapped in (about half an hour on 2 cores), then the docs.
+bench-nanogpt: $(STAMP)
+	$(PY) -m superaccel_lab.benchmarks.nanogpt_recipe
 	$(PY) -m superaccel_lab.benchmarks.make_docs
 
 # A few minutes; prints the tables instead of rewriting docs/benchmarks.md. CI does not run it.

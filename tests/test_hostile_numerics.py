@@ -71,11 +71,11 @@ def cases() -> list:
     return out
 
 
-def start(dtype: torch.dtype, stream: str) -> list[torch.nn.Parameter]:
+def start(dtype: torch.dtype, stream: str, shapes: tuple = SHAPES) -> list[torch.nn.Parameter]:
     scale = math.sqrt(torch.finfo(dtype).tiny) * 4 if stream == "converging to underflow" else 1.0
     generator = torch.Generator().manual_seed(0)
     return [torch.nn.Parameter((scale * torch.randn(shape, generator=generator, dtype=torch.float64)).to(dtype))
-            for shape in SHAPES]
+            for shape in shapes]
 
 
 def finite(params: list[torch.Tensor]) -> bool:
@@ -89,24 +89,30 @@ def build(info: OptimInfo, sigma: str, impl: str, params: list) -> tuple[torch.o
     return optimizer, schedulers
 
 
+def assert_finite_while_torch_is(name: str, stream: Stream, ours: list, optimizer, schedulers: list, theirs: list,
+                                 reference: torch.optim.Optimizer, steps: int = STEPS) -> None:
+    """Feed ``stream`` to both optimizers: no exception, σ a finite number in its bounds, and
+    ours finite (φ at every step, θ at the end) wherever the reference is."""
+    for i in range(steps):
+        for params, opt in ((ours, optimizer), (theirs, reference)):
+            for p in params:
+                p.grad = stream(i, p)
+            opt.step()
+        for scheduler in schedulers:
+            scheduler.step()
+        for group in optimizer.param_groups:
+            assert math.isfinite(group["sigma"]) and 0 <= group["sigma"] <= max(5.0, auto_sigma.SIGMA_MAX), \
+                f"{name}, step {i}: sigma {group['sigma']}"
+        if finite(theirs):
+            assert finite(ours), f"{name}, step {i}: non-finite where {type(reference).__name__} is finite"
+    if finite(theirs):
+        optimizer.eval()
+        assert finite(ours), f"{name}: θ non-finite where {type(reference).__name__} is finite"
+
+
 @pytest.mark.parametrize("info, sigma, impl, dtype", cases())
 def test_no_hostile_stream_makes_an_optimizer_raise_or_go_non_finite_before_torch(info, sigma, impl, dtype):
     for name, stream in STREAMS.items():
         ours, theirs = start(dtype, name), start(dtype, name)
         optimizer, schedulers = build(info, sigma, impl, ours)
-        reference = info.counterpart(theirs)
-        for i in range(STEPS):
-            for params, opt in ((ours, optimizer), (theirs, reference)):
-                for p in params:
-                    p.grad = stream(i, p)
-                opt.step()
-            for scheduler in schedulers:
-                scheduler.step()
-            for group in optimizer.param_groups:
-                assert math.isfinite(group["sigma"]) and 0 <= group["sigma"] <= max(5.0, auto_sigma.SIGMA_MAX), \
-                    f"{name}, step {i}: sigma {group['sigma']}"
-            if finite(theirs):
-                assert finite(ours), f"{name}, step {i}: non-finite where {type(reference).__name__} is finite"
-        if finite(theirs):
-            optimizer.eval()
-            assert finite(ours), f"{name}: θ non-finite where {type(reference).__name__} is finite"
+        assert_finite_while_torch_is(name, stream, ours, optimizer, schedulers, theirs, info.counterpart(theirs))

@@ -15,7 +15,7 @@ import torch
 
 from superaccel import LinearSigma, SuperAccelerate, SuperMuon, at_theta
 
-from .test_hostile_numerics import STREAMS
+from .test_hostile_numerics import STREAMS, assert_finite_while_torch_is, start
 
 STEPS = 12
 SHAPES = ((8, 6), (6, 3))
@@ -219,20 +219,11 @@ def test_step_hooks_run():
 def test_no_hostile_stream_makes_it_raise_or_go_non_finite_before_torch_muon(sigma, dtype):
     """tests/test_hostile_numerics.py's streams on matrices, against torch.optim.Muon."""
     for name, stream in STREAMS.items():
-        scale = math.sqrt(torch.finfo(dtype).tiny) * 4 if name == "converging to underflow" else 1.0
-        ours, theirs = ([torch.nn.Parameter((scale * p.detach()).to(dtype)) for p in matrices(torch.float64)]
-                        for _ in range(2))
-        optimizer, reference = SuperMuon(ours, lr=0.02, sigma=5.0), torch.optim.Muon(theirs, lr=0.02)
+        ours, theirs = start(dtype, name, SHAPES), start(dtype, name, SHAPES)
+        optimizer = SuperMuon(ours, lr=0.02, sigma=5.0)
         schedules = [LinearSigma(optimizer, start=5.0, end=2.0, total_steps=10)] if sigma == "schedule" else []
-        for i in range(20):
-            for params, opt in ((ours, optimizer), (theirs, reference)):
-                for p in params:
-                    p.grad = stream(i, p)
-                opt.step()
-            for schedule in schedules:
-                schedule.step()
-            if all(torch.isfinite(p).all() for p in theirs):
-                assert all(torch.isfinite(p).all() for p in ours), f"{name}, step {i}"
+        reference = torch.optim.Muon(theirs, lr=0.02)
+        assert_finite_while_torch_is(name, stream, ours, optimizer, schedules, theirs, reference, steps=20)
 
 
 def test_lightning_checkpoints_and_the_model_after_fit_hold_theta(tmp_path):

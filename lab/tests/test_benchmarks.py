@@ -305,3 +305,19 @@ def test_the_diagnostics_oracle_sets_sigma_star_of_the_top_hessian_eigenvalue():
     # negative curvature (a maximum): σ_max
     concave = TopCurvatureSigma(optimizer, lambda: -(theta**2).sum(), lr=0.1, momentum=0.9)
     assert concave.optimizer.param_groups[0]["sigma"] == 8.0
+
+
+# -- nanoGPT's recipe ----------------------------------------------------------------------------
+
+def test_the_nanogpt_recipe_follows_nanogpt_and_runs_every_variant(data_available):
+    from superaccel_lab.benchmarks import nanogpt_recipe
+
+    recipe = nanogpt_recipe.Recipe()
+    assert recipe.lr_at(0) == pytest.approx(1e-3 / 101)  # nanoGPT's get_lr
+    assert recipe.lr_at(100) == pytest.approx(1e-3) and recipe.lr_at(2000) == pytest.approx(1e-4)
+    tiny = nanogpt_recipe.Recipe(layers=1, width=32, batch=2, iterations=3, warmup=1, eval_every=1)
+    runs = [nanogpt_recipe.run((variant, 0, tiny)) for variant in nanogpt_recipe.VARIANTS]
+    assert all(len(r["curve"]) == 4 and all(math.isfinite(v) for _, v in r["curve"]) for r in runs)
+    summary = nanogpt_recipe.summarize(runs)
+    assert set(summary["variants"]) == set(nanogpt_recipe.VARIANTS)
+    assert summary["variants"]["AdamW"]["final_median"] == summary["reference_final_median"]

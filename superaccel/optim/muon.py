@@ -13,8 +13,10 @@ from ._core import SuperOptimizer, kernel_scalar, lerp_to_sum_
 
 __all__ = ["SuperMuon", "super_muon"]
 
-#: σ when none is given: the value the character-level transformer benchmarks chose
-#: (docs/benchmarks.md)
+#: σ when none is given: of the σ tried on the character transformer (1 and 2, which tied on
+#: the search seeds) the milder; on nanoGPT's CPU recipe σ = 1 ended a little below Muon on
+#: every seed.  It did not make Muon faster to the character transformer's target
+#: (docs/benchmarks.md): σ does little for Muon.
 DEFAULT_SIGMA = 1.0
 
 
@@ -146,8 +148,8 @@ SuperMuon.__doc__ = r"""Implements Muon with super-acceleration.
         ns_steps (int, optional): Newton–Schulz iterations (default: 5).
         adjust_lr_fn (str, optional): ``"original"`` or ``"match_rms_adamw"``, as torch's Muon
             (default: None, the original).
-        sigma (float, optional): super-acceleration :math:`\sigma \ge 0` (default: 1.0, the
-            value the transformer benchmarks chose, docs/benchmarks.md).
+        sigma (float, optional): super-acceleration :math:`\sigma \ge 0` (default: 1.0; on
+            the transformer benchmarks σ did little for Muon, docs/benchmarks.md).
 
     .. note::
         Call :meth:`eval` before evaluating or checkpointing and :meth:`train` before

@@ -18,13 +18,37 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import optax
 
-from superaccel.optax import super_adam, super_rmsprop, super_sgd
+from superaccel import rules
+from superaccel.optax import JAX_OPS, super_adam, super_rmsprop, super_sgd
 
 from ._timing import interleaved, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+def adam_without_recomputed_step(lr: float = 1e-3, sigma: float = 2.0) -> optax.GradientTransformation:
+    """A diagnostic: super_adam's update through the same coefficients and memory traffic, less
+    the term that recomputes the last step from the moments (a root and a division per
+    element).  Not an optimizer (it cannot undo its look-ahead): its ratio to optax.adam is
+    super_adam's cost without that term."""
+
+    def init(params):
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return jnp.zeros([], jnp.int32), zeros, zeros
+
+    def update(grads, state, params=None):
+        count, mu, nu = state
+        c = rules.adam_coefficients(count, lr=lr, applied_lr=lr, sigma=sigma, applied_sigma=sigma, beta1=0.9,
+                                    beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=True, ops=JAX_OPS)
+        mu = jax.tree.map(lambda m, g: m + c.one_minus_beta1 * (g - m), mu, grads)
+        nu = jax.tree.map(lambda v, g: c.beta2 * v + c.one_minus_beta2 * g * g, nu, grads)
+        updates = jax.tree.map(lambda m, v: c.step * m / (jnp.sqrt(v) * c.rsqrt_bc2 + c.eps), mu, nu)
+        return updates, (count + 1, mu, nu)
+
+    return optax.GradientTransformation(init, update)
+
 
 PAIRS: list[tuple[str, Callable, str, Callable]] = [
     ("super_sgd", lambda: super_sgd(1e-3, momentum=0.9, sigma=2.0),
@@ -32,6 +56,8 @@ PAIRS: list[tuple[str, Callable, str, Callable]] = [
     ("super_adam", lambda: super_adam(1e-3, sigma=2.0), "optax.adam", lambda: optax.adam(1e-3)),
     ("super_adam(weight_decay)", lambda: super_adam(1e-3, sigma=2.0, weight_decay=1e-4),
      "optax.adamw", lambda: optax.adamw(1e-3, weight_decay=1e-4)),
+    ("super_adam, last step not recomputed (diagnostic)", adam_without_recomputed_step, "optax.adam",
+     lambda: optax.adam(1e-3)),
     ("super_rmsprop", lambda: super_rmsprop(1e-3, decay=0.999, eps=1e-7, momentum=0.9, sigma=2.0),
      "optax.rmsprop(momentum)", lambda: optax.rmsprop(1e-3, decay=0.999, eps=1e-7, momentum=0.9)),
 ]

@@ -12,6 +12,7 @@ import json
 import math
 import statistics
 import sys
+import textwrap
 from collections import Counter
 from pathlib import Path
 
@@ -172,7 +173,7 @@ def curves_figure(task: dict, path: Path) -> None:
                 label=f"{name} (lr {family['chosen']['lr']:g}, {family['chosen']['setting']})")
         ax.fill_between(step_axis, [min(v) for v in by_step], [max(v) for v in by_step], alpha=0.2)
     ax.set(xlabel="step", ylabel="validation loss (nats/char)", ylim=(None, 3.0))
-    ax.set_title(task["description"].split(":")[0], fontsize=9)
+    ax.set_title(textwrap.fill(task["description"].split(":")[0], 90), fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -246,7 +247,12 @@ def jax_section(data: dict) -> list[str]:
     return ["## JAX: superaccel.optax against optax", "",
             f"`{config['command']}` — jax {config['jax']}, optax {config['optax']}, {config['device']}. One jitted "
             "function per optimizer computes the update and applies it; median ratio of step times (contender / "
-            "optax), interleaved rounds, the interquartile range in brackets.", "",
+            "optax), interleaved rounds, the interquartile range in brackets. super_adam keeps Adam's memory, so "
+            "each update recomputes the last step from the moments: a second root and division per element. "
+            "The diagnostic row is the same update without that term (it cannot undo its look-ahead, so it is "
+            "no optimizer): what super_adam costs beyond optax.adam is that term, which XLA's CPU code, "
+            "compute-bound here, pays in full (torch's fused CPU kernel, bound by memory, hides it: "
+            "\"SuperAdam fused\" above).", "",
             *ratio_table(data["results"], config["sizes"]), ""]
 
 
@@ -516,14 +522,77 @@ def _plot_sigma_trajectories(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def render(step: dict, task_results: list[dict], figures: Path | None, jax_step: dict | None = None) -> str:
+def nanogpt_section(data: dict, plot_path: Path | None) -> list[str]:
+    """nanoGPT's CPU recipe with the optimizers swapped in: final losses, iterations to the
+    reference's final loss, and the validation curves."""
+    config, summary = data["config"], data["summary"]
+    recipe = config["recipe"]
+    reference, goal = summary["reference"], summary["reference_final_median"]
+    lines = ["## nanoGPT's CPU recipe, optimizers swapped in", "",
+             f"`{config['command']}` ({config['seconds'] / 60:.0f} minutes, seeds {config['seeds']}, one thread per "
+             "run). Karpathy's nanoGPT shakespeare_char recipe for the CPU: "
+             f"{recipe['layers']} layers, {recipe['heads']} heads, width {recipe['width']}, context "
+             f"{recipe['context']}, no dropout or biases, batches of {recipe['batch']}, {recipe['iterations']} "
+             f"iterations, lr {recipe['lr']:g} with {recipe['warmup']} iterations of warm-up and a cosine to "
+             f"{recipe['min_lr']:g}, β = {tuple(recipe['betas'])}, weight decay {recipe['weight_decay']:g} on the "
+             f"2-D parameters, gradients clipped to {recipe['clip']:g}; on this project's Shakespeare, the "
+             f"validation loss at θ on held-out plays every {recipe['eval_every']} iterations. Only the optimizer "
+             "changes, nothing is retuned: SuperAdamW at its default σ and with the paper's 5 → 2 schedule; Muon "
+             "and SuperMuon (default σ) for the hidden matrices beside the recipe's AdamW, with "
+             "`adjust_lr_fn=\"match_rms_adamw\"` so that they take the recipe's lr, and again at lr 2e-2 (both "
+             "parts), the lr the char-lm benchmark's tuning chose for Muon.", "",
+             f"| optimizer | final validation loss, per seed | median | iterations to {reference}'s final loss "
+             f"({goal:.3f}) | seconds |", "|---|---|---|---|---|"]
+    for name, entry in summary["variants"].items():
+        finals = ", ".join(f"{value:.3f}" for value in entry["final"])
+        reached = entry["iterations_to_reference_final"]
+        steps = ", ".join("—" if r is None else str(r) for r in reached)
+        lines.append(f"| {name} | {finals} | **{entry['final_median']:.3f}** | {steps} | "
+                     f"{entry['seconds_median']:.0f} |")
+    lines += ["", "Iterations are the first evaluation (every "
+              f"{recipe['eval_every']}) at or below the reference's median final loss; — when a seed never got "
+              "there.", ""]
+    if plot_path is not None:
+        _plot_nanogpt(data, plot_path)
+        lines += [f"![nanoGPT recipe validation loss]({plot_path.relative_to(ROOT / 'docs').as_posix()})", ""]
+    return lines
+
+
+def _plot_nanogpt(data: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    curves: dict[str, list[list]] = {}
+    for record in data["runs"]:
+        curves.setdefault(record["variant"], []).append(record["curve"])
+    for name, runs in curves.items():
+        steps = [step for step, _ in runs[0]]
+        by_step = list(zip(*[[value for _, value in curve] for curve in runs], strict=True))
+        ax.plot(steps, [statistics.median(v) for v in by_step], lw=1.3, label=name)
+        ax.fill_between(steps, [min(v) for v in by_step], [max(v) for v in by_step], alpha=0.15)
+    ax.axhline(data["summary"]["reference_final_median"], color="grey", lw=0.8, ls=":")
+    ax.set(xlabel="iteration", ylabel="validation loss (nats/char)", ylim=(None, 2.8))
+    ax.set_title("nanoGPT shakespeare_char, CPU recipe (median of the seeds, range shaded)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def render(step: dict, task_results: list[dict], figures: Path | None, jax_step: dict | None = None,
+           nanogpt: dict | None = None) -> str:
     lines = [
         "# Benchmarks",
         "",
         "Generated by `python -m superaccel_lab.benchmarks.make_docs` from the JSON that the lab's "
         "`step_time`, `jax_step_time` and `time_to_target` (`python -m superaccel_lab.benchmarks.NAME`) write "
         "into `lab/superaccel_lab/benchmarks/results/` (`make bench` runs them and this generator). Nothing here is "
-        "typed by hand. The `sigma=\"auto\"` ablation on the same tasks is in [auto_sigma.md](auto_sigma.md).",
+        "typed by hand (nanoGPT's recipe: `nanogpt_recipe`, `make bench-nanogpt`). The `sigma=\"auto\"` "
+        "ablation on the same tasks is in [auto_sigma.md](auto_sigma.md).",
         "",
         f"Machine (step times): {step['config']['machine']}, {step['config']['threads']} threads.",
         "",
@@ -536,6 +605,8 @@ def render(step: dict, task_results: list[dict], figures: Path | None, jax_step:
             path = figures / f"bench_{task['name']}.png"
             curves_figure(task, path)
             lines += [f"![{task['name']} validation loss]({path.relative_to(ROOT / 'docs').as_posix()})", ""]
+    if nanogpt is not None:
+        lines += nanogpt_section(nanogpt, None if figures is None else figures / "bench_nanogpt.png")
     lines += step_time_section(step, None if figures is None else figures / "bench_step_time.png")
     if jax_step is not None:
         lines += jax_section(jax_step)
@@ -555,8 +626,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     jax_path = RESULTS / f"jax_step_time{suffix}.json"
     jax_step = json.loads(jax_path.read_text()) if jax_path.exists() else None
+    nanogpt_path = RESULTS / f"nanogpt_recipe{suffix}.json"
+    nanogpt = json.loads(nanogpt_path.read_text()) if nanogpt_path.exists() else None
     pages = {"benchmarks.md": render(json.loads(step_path.read_text()), task_results,
-                                     None if args.quick else FIGURES, jax_step)}
+                                     None if args.quick else FIGURES, jax_step, nanogpt)}
     auto_path = RESULTS / f"auto_sigma{suffix}.json"
     if auto_path.exists():
         diagnostics_path = RESULTS / "auto_sigma_diagnostics.json"

@@ -15,8 +15,8 @@ changes only the optimizer:
 - Muon for the hidden matrices (AdamW, as configured, for the rest), with Moonshot's
   ``match_rms_adamw`` scaling so that it takes the recipe's lr and weight decay; SuperMuon
   the same at the library's default σ;
-- the same two at the learning rate the char-lm benchmark's tuning chose for Muon (lr 1e-2),
-  for a Muon that is not handicapped by AdamW's lr.
+- the same two at the learning rate the char-lm benchmark's tuning chose for Muon (lr 2e-2,
+  for both parts), for a Muon that is not held to AdamW's lr.
 
     python -m superaccel_lab.benchmarks.nanogpt_recipe           # 3 seeds: results/nanogpt_recipe.json
     python -m superaccel_lab.benchmarks.nanogpt_recipe --quick   # 200 iterations, 1 seed
@@ -78,7 +78,7 @@ class Recipe:
 
 
 #: the lr the char-lm benchmark's tuning chose for its Muon families (docs/benchmarks.md)
-MUON_TUNED_LR = 1e-2
+MUON_TUNED_LR = 2e-2
 
 
 def _groups(params: list[torch.nn.Parameter], decay: float) -> list[dict[str, Any]]:
@@ -107,8 +107,8 @@ VARIANTS: dict[str, Callable[[CharTransformer, Recipe], tuple[torch.optim.Optimi
         SuperAdamW(_groups(list(m.parameters()), r.weight_decay), lr=r.lr, betas=r.betas, sigma=5.0), r),
     "Muon + AdamW": lambda m, r: (_muon(m, r, 1.0, None), []),
     "SuperMuon + AdamW": lambda m, r: (_muon(m, r, 1.0, SUPER_MUON_SIGMA), []),
-    "Muon + AdamW, lr 1e-2": lambda m, r: (_muon(m, r, MUON_TUNED_LR / r.lr, None), []),
-    "SuperMuon + AdamW, lr 1e-2": lambda m, r: (_muon(m, r, MUON_TUNED_LR / r.lr, SUPER_MUON_SIGMA), []),
+    "Muon + AdamW, lr 2e-2": lambda m, r: (_muon(m, r, MUON_TUNED_LR / r.lr, None), []),
+    "SuperMuon + AdamW, lr 2e-2": lambda m, r: (_muon(m, r, MUON_TUNED_LR / r.lr, SUPER_MUON_SIGMA), []),
 }
 
 
