@@ -18,11 +18,14 @@ def _implementation_under_test(request):
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``make test`` runs two workers), the tests that compile kernels
-    with Inductor go to one worker: Dynamo traces each kernel once per process, so spreading
-    them would trace everything twice."""
+    """Under pytest-xdist (``make test`` runs two workers), the tests that compile an
+    optimizer's kernels with Inductor go to one worker per optimizer: Dynamo traces each kernel
+    once per process, so spreading one optimizer's compiled tests would trace it twice, and
+    keeping every optimizer's on one worker would leave the other idle."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         params = callspec.params if callspec is not None else {}
         if params.get("impl") == "compiled" or params.get("compiled_step") or item.path.name == "test_compile.py":
-            item.add_marker(pytest.mark.xdist_group("inductor"))
+            info = params.get("info")
+            kernel = getattr(info, "name", "other").replace("SuperAdamW", "SuperAdam")  # one kernel for both
+            item.add_marker(pytest.mark.xdist_group(f"inductor-{kernel}"))
