@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 
-from superaccel import SuperAccelerate, SuperAdam, SuperAdamW, SuperRMSprop, SuperSGD
+from superaccel import SuperAccelerate, SuperAdam, SuperAdamW, SuperMuon, SuperRMSprop, SuperSGD
 from superaccel.optim import _cpu_kernels
 
 from . import oracle
@@ -81,9 +81,22 @@ class OptimInfo:
     #: which need not coincide with ours at the σ tested (its behaviour on hostile input is
     #: the reference for ours)
     counterpart: Callable[[list], torch.optim.Optimizer] | None = None
+    #: takes 2-D parameters only (Muon): the tests give it matrices, vectors as columns
+    matrices_only: bool = False
+    supports_maximize: bool = True
+    supports_complex: bool = True
 
     def make(self, params, **kwargs) -> torch.optim.Optimizer:
         return self.build(params, **{**self.base, **kwargs})
+
+    def shape(self, *size: int) -> tuple[int, ...]:
+        """A parameter of ``size`` as this optimizer takes it: a vector becomes a column for a
+        matrices-only optimizer."""
+        return (*size, 1) if self.matrices_only and len(size) == 1 else size
+
+    def linear(self, n_in: int, n_out: int) -> torch.nn.Linear:
+        """A linear layer, with a bias unless the optimizer takes matrices only."""
+        return torch.nn.Linear(n_in, n_out, bias=not self.matrices_only)
 
     def configs(self) -> list[Config]:
         """σ ∈ {0, g, 2, 5}, weight decay on/off, maximize on/off, and the extras."""
@@ -231,6 +244,34 @@ optim_db: list[OptimInfo] = [
         oracle=None,
         native=False,
         counterpart=lambda p: torch.optim.Adagrad(p, lr=0.1),
+    ),
+    OptimInfo(
+        name="SuperMuon",
+        build=SuperMuon,
+        base={"lr": 0.02},
+        momentum=0.95,
+        state_buffers=2,  # Muon's momentum buffer and the last step
+        impls=("single",),
+        weight_decay=0.1,
+        weight_decay_default=0.1,
+        # torch.optim.Muon's checks and messages, and σ's
+        error_inputs=(
+            ErrorInput({"lr": -1.0}, ValueError, "Learning rate should be >= 0 but is: -1.0"),
+            ErrorInput({"lr": math.nan}, ValueError, "Learning rate should be >= 0 but is: nan"),
+            ErrorInput({"lr": torch.tensor([0.1, 0.1])}, ValueError, "Tensor lr must be 1-element"),
+            ErrorInput({"momentum": -0.5}, ValueError, "momentum should be >= 0 but is: -0.5"),
+            ErrorInput({"weight_decay": -0.1}, ValueError, "weight decay should be >= 0 but is: -0.1"),
+            ErrorInput({"adjust_lr_fn": "arbitrary"}, ValueError, "Adjust learning rate function arbitrary is not "
+                       "supported"),
+            ErrorInput({"sigma": math.nan}, ValueError, "Invalid sigma value: nan"),
+            ErrorInput({"sigma": -1.0}, ValueError, "Invalid sigma value: -1.0"),
+            ErrorInput({"sigma": "auto"}, ValueError, "SuperMuon does not support sigma='auto'"),
+        ),
+        native=False,  # its look-ahead is the stored last step, as the wrapper's
+        counterpart=lambda p: torch.optim.Muon(p, lr=0.02),
+        matrices_only=True,
+        supports_maximize=False,
+        supports_complex=False,
     ),
 ]
 

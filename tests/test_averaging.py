@@ -21,7 +21,7 @@ DECAY = 0.8
 
 def setup(info, dtype=torch.float64, **kwargs):
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 2)).to(dtype)
+    model = torch.nn.Sequential(info.linear(4, 6), torch.nn.Tanh(), info.linear(6, 2)).to(dtype)
     x = torch.randn(16, 4, dtype=dtype)
     optimizer = info.make(model.parameters(), sigma=3.0, **kwargs)
     return model, x, optimizer

@@ -19,9 +19,11 @@ from superaccel import CosineSigma, LambdaSigma, LinearSigma, SuperAccelerate, S
 from .optim_db import clone_kwargs, native_db, optim_db, optims, optims_and_impls
 
 
-def make_model(seed=0, dtype=torch.float32):
+def make_model(info=None, seed=0, dtype=torch.float32):
+    """A small MLP; without biases for an optimizer that takes matrices only."""
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).to(dtype)
+    linear = torch.nn.Linear if info is None else info.linear
+    return torch.nn.Sequential(linear(4, 8), torch.nn.Tanh(), linear(8, 1)).to(dtype)
 
 
 def batch(dtype=torch.float32, seed=1):
@@ -55,7 +57,7 @@ def assert_all_equal(a, b):
 
 @optims()
 def test_train_eval_are_no_ops_on_a_fresh_optimizer(info):
-    model = make_model()
+    model = make_model(info)
     start = params_of(model)
     opt = info.make(model.parameters())
     opt.eval()
@@ -65,7 +67,7 @@ def test_train_eval_are_no_ops_on_a_fresh_optimizer(info):
 
 @optims()
 def test_train_and_eval_are_idempotent_and_move_between_phi_and_theta(info):
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters(), sigma=2.0)
     train_steps(model, opt, 3)
     phi = params_of(model)
@@ -84,7 +86,7 @@ def test_train_and_eval_are_idempotent_and_move_between_phi_and_theta(info):
 
 @optims()
 def test_step_in_eval_mode_is_a_clear_error(info):
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters())
     train_steps(model, opt, 2)
     opt.eval()
@@ -94,7 +96,7 @@ def test_step_in_eval_mode_is_a_clear_error(info):
 
 @optims_and_impls(optim_db)
 def test_eval_moves_to_theta_and_train_moves_back(info, impl):
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters(), sigma=3.0, **info.impl_kwargs(impl))
     train_steps(model, opt, 5)
     phi = params_of(model)
@@ -110,7 +112,7 @@ def test_eval_moves_to_theta_and_train_moves_back(info, impl):
 def test_the_new_sigma_forms_the_next_lookahead_and_never_moves_theta(info):
     """Two copies differing only in the σ of their next look-ahead: the step takes both to
     the same θ, and φ − θ doubles with σ."""
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters(), sigma=2.0)
     train_steps(model, opt, 3)
     twin_model = copy.deepcopy(model)
@@ -134,7 +136,7 @@ def test_the_new_sigma_forms_the_next_lookahead_and_never_moves_theta(info):
 @optims()
 @pytest.mark.parametrize("hyperparameter", ["sigma", "lr"])
 def test_changing_sigma_or_lr_between_steps_never_moves_theta(info, hyperparameter):
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters(), sigma=2.0)
     train_steps(model, opt, 3)
     opt.eval()
@@ -149,7 +151,7 @@ def test_changing_sigma_or_lr_between_steps_never_moves_theta(info, hyperparamet
 
 @optims()
 def test_mode_is_kept_in_state_dict(info):
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters())
     train_steps(model, opt, 2)
     opt.eval()
@@ -159,7 +161,7 @@ def test_mode_is_kept_in_state_dict(info):
 @optims_and_impls(optim_db)
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_checkpoint_in_either_mode_resumes_exactly(info, impl, mode):
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters(), **info.impl_kwargs(impl))
     train_steps(model, opt, 5)
     getattr(opt, mode)()
@@ -171,7 +173,7 @@ def test_checkpoint_in_either_mode_resumes_exactly(info, impl, mode):
 
     buffer.seek(0)
     checkpoint = torch.load(buffer)
-    resumed = make_model(seed=123)
+    resumed = make_model(info, seed=123)
     resumed.load_state_dict(checkpoint["model"])
     opt2 = info.make(resumed.parameters(), **info.impl_kwargs(impl))
     opt2.load_state_dict(checkpoint["opt"])
@@ -182,7 +184,7 @@ def test_checkpoint_in_either_mode_resumes_exactly(info, impl, mode):
 
 @optims()
 def test_parameter_without_gradient_keeps_theta_when_sigma_and_lr_change(info):
-    frozen, live = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3))
+    frozen, live = torch.nn.Parameter(torch.ones(info.shape(3))), torch.nn.Parameter(torch.ones(info.shape(3)))
     opt = info.make([frozen, live], sigma=2.0)
     for _ in range(3):
         opt.zero_grad()
@@ -209,7 +211,7 @@ def test_parameter_without_gradient_keeps_theta_when_sigma_and_lr_change(info):
 
 @optims()
 def test_closure_returns_loss_and_matches_explicit_backward(info):
-    model_a, model_b = make_model(), make_model()
+    model_a, model_b = make_model(info), make_model(info)
     opt_a, opt_b = info.make(model_a.parameters()), info.make(model_b.parameters())
 
     def closure():
@@ -224,9 +226,9 @@ def test_closure_returns_loss_and_matches_explicit_backward(info):
     assert_all_equal(params_of(model_a), params_of(model_b))
 
 
-@optims_and_impls(optim_db)
+@optims_and_impls([info for info in optim_db if info.supports_maximize])
 def test_maximize_equals_minimizing_the_negation(info, impl):
-    model_a, model_b = make_model(), make_model()
+    model_a, model_b = make_model(info), make_model(info)
     opt_a = info.make(model_a.parameters(), maximize=True, **info.impl_kwargs(impl))
     opt_b = info.make(model_b.parameters(), **info.impl_kwargs(impl))
     train_steps(model_a, opt_a, 5, sign=-1.0)
@@ -235,7 +237,7 @@ def test_maximize_equals_minimizing_the_negation(info, impl):
         torch.testing.assert_close(a, b)
 
 
-@optims_and_impls(optim_db)
+@optims_and_impls([info for info in optim_db if info.supports_complex])
 def test_complex_parameter_is_a_pair_of_real_ones(info, impl):
     """A complex parameter is optimized as its real and imaginary parts, as in torch.optim."""
     torch.manual_seed(0)
@@ -269,8 +271,8 @@ def test_sparse_gradients_are_rejected(info):
 
 @optims()
 def test_add_param_group(info):
-    model = make_model()
-    extra = torch.nn.Parameter(torch.ones(3))
+    model = make_model(info)
+    extra = torch.nn.Parameter(torch.ones(info.shape(3)))
     opt = info.make(list(model.parameters()))
     train_steps(model, opt, 2)
     opt.add_param_group({"params": [extra], "sigma": 1.5})
@@ -278,9 +280,9 @@ def test_add_param_group(info):
     opt.zero_grad()
     (extra**2).sum().backward()
     opt.step()
-    assert not torch.equal(extra.detach(), torch.ones(3))
+    assert not torch.equal(extra.detach(), torch.ones(info.shape(3)))
     opt.eval()
-    opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(2))]})
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(info.shape(2)))]})
     assert opt.param_groups[-1]["train_mode"] is False  # follows the optimizer's mode
 
 
@@ -288,7 +290,7 @@ def test_add_param_group(info):
 def test_state_dict_round_trip_is_deterministic(info):
     """A second optimizer loading the first's state_dict continues identically, and their
     state_dicts stay equal (torch's test_state_dict_deterministic)."""
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters())
     train_steps(model, opt, 5)
     twin_model = copy.deepcopy(model)
@@ -306,7 +308,7 @@ def test_state_dict_round_trip_is_deterministic(info):
 
 @optims()
 def test_state_dict_saved_by_torch_save_loads_with_weights_only(info):
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters())
     train_steps(model, opt, 3)
     buffer = io.BytesIO()
@@ -317,7 +319,7 @@ def test_state_dict_saved_by_torch_save_loads_with_weights_only(info):
 
 @optims()
 def test_older_state_dict_without_newer_keys_still_loads(info):
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters())
     train_steps(model, opt, 2)
     state = copy.deepcopy(opt.state_dict())
@@ -332,7 +334,7 @@ def test_older_state_dict_without_newer_keys_still_loads(info):
 
 @optims()
 def test_state_dict_with_a_python_number_step_loads(info):
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters())
     train_steps(model, opt, 3)
     state = copy.deepcopy(opt.state_dict())
@@ -368,7 +370,8 @@ def test_zero_gradients_leave_the_parameters_where_they_are(info, impl):
 @optims_and_impls(optim_db)
 def test_gradients_are_never_modified_in_place(info, impl):
     param = torch.randn(5, 1, requires_grad=True)
-    opt = info.make([param], maximize=True, weight_decay=0.1, **info.impl_kwargs(impl))
+    maximize = {"maximize": True} if info.supports_maximize else {}
+    opt = info.make([param], weight_decay=0.1, **maximize, **info.impl_kwargs(impl))
     param.grad = torch.rand_like(param)
     version, value = param.grad._version, param.grad.clone()
     for _ in range(3):
@@ -378,11 +381,12 @@ def test_gradients_are_never_modified_in_place(info, impl):
 
 @optims_and_impls(optim_db)
 def test_param_groups_with_their_own_lr_and_weight_decay_equal_separate_optimizers(info, impl):
-    model_a, model_b = make_model(), make_model()
-    first, second = list(model_a.parameters())[:2], list(model_a.parameters())[2:]
+    model_a, model_b = make_model(info), make_model(info)
+    half = len(list(model_a.parameters())) // 2
+    first, second = list(model_a.parameters())[:half], list(model_a.parameters())[half:]
     grouped = info.make([{"params": first, "lr": info.base.get("lr", 0.1) * 0.5, "weight_decay": 0.1},
                          {"params": second}], **info.impl_kwargs(impl))
-    b_first, b_second = list(model_b.parameters())[:2], list(model_b.parameters())[2:]
+    b_first, b_second = list(model_b.parameters())[:half], list(model_b.parameters())[half:]
     separate = [info.make(b_first, **{"lr": info.base.get("lr", 0.1) * 0.5, "weight_decay": 0.1},
                           **info.impl_kwargs(impl)),
                 info.make(b_second, **info.impl_kwargs(impl))]
@@ -437,7 +441,7 @@ def test_lr_schedulers_that_reach_zero_go_the_right_direction(info):
 @optims_and_impls(native_db)
 @pytest.mark.parametrize("shape", [(), (1,), (1, 1)], ids=["0d", "1", "1x1"])
 def test_tensor_lr_of_every_shape_follows_the_float_lr(info, impl, shape):
-    model_a, model_b = make_model(), make_model()
+    model_a, model_b = make_model(info), make_model(info)
     lr = info.base["lr"]
     opt_a = info.make(model_a.parameters(), **info.impl_kwargs(impl))
     opt_b = info.make(model_b.parameters(), **clone_kwargs({"lr": torch.tensor(lr).reshape(shape)}),
@@ -456,7 +460,7 @@ def test_tensor_lr_of_every_shape_follows_the_float_lr(info, impl, shape):
 def test_state_is_updated_in_place(info, impl):
     """Every path writes into the state tensors it created (as torch's optimizers do), so
     whatever holds references to them (sharding, CUDA graphs, compile guards) stays valid."""
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters(), **info.impl_kwargs(impl))
     train_steps(model, opt, 1)
     before = {(id(p), key): (value, value.clone()) for p, state in opt.state.items() for key, value in state.items()
@@ -500,7 +504,7 @@ def test_implementations_keep_the_same_state(info):
 
 @optims()
 def test_step_hooks_fire_in_order(info):
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters())
     calls = []
     pre = opt.register_step_pre_hook(lambda *_: calls.append("pre"))
@@ -514,7 +518,7 @@ def test_step_hooks_fire_in_order(info):
 
 @optims()
 def test_deepcopy_copies_the_public_attributes_and_continues_identically(info):
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters())
     train_steps(model, opt, 3)
     # a copy of the model and its optimizer together, as a checkpoint in memory would be
@@ -533,7 +537,7 @@ def test_deepcopy_copies_the_public_attributes_and_continues_identically(info):
 @optims()
 def test_optimizer_can_be_printed(info):
     """As torch's: the class and each group's hyperparameters, σ among them."""
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters(), sigma=3.5)
     train_steps(model, opt, 1)
     text = repr(opt)
@@ -545,7 +549,7 @@ def test_optimizer_can_be_printed(info):
 def test_memory_contract_state_buffers_per_parameter(info):
     """SuperSGD keeps one buffer per parameter, SuperRMSprop two and SuperAdam two (Adam's);
     the wrapper one beside its base's."""
-    model = make_model()
+    model = make_model(info)
     opt = info.make(model.parameters())
     train_steps(model, opt, 2)
     for p in model.parameters():
@@ -560,7 +564,7 @@ def test_memory_contract_state_buffers_per_parameter(info):
                          ids=lambda v: getattr(v, "name", None) or getattr(v, "message", v))
 def test_invalid_hyperparameters_raise_torch_style_errors(info, error):
     with pytest.raises(error.error) as raised:
-        info.make([torch.nn.Parameter(torch.ones(1))], **error.kwargs)
+        info.make([torch.nn.Parameter(torch.ones(info.shape(1)))], **error.kwargs)
     assert str(raised.value).startswith(error.message)
 
 

@@ -113,6 +113,7 @@ def assert_finite_while_torch_is(name: str, stream: Stream, ours: list, optimize
 @pytest.mark.parametrize("info, sigma, impl, dtype", cases())
 def test_no_hostile_stream_makes_an_optimizer_raise_or_go_non_finite_before_torch(info, sigma, impl, dtype):
     for name, stream in STREAMS.items():
-        ours, theirs = start(dtype, name), start(dtype, name)
+        shapes = tuple(info.shape(*size) for size in SHAPES)
+        ours, theirs = start(dtype, name, shapes), start(dtype, name, shapes)
         optimizer, schedulers = build(info, sigma, impl, ours)
         assert_finite_while_torch_is(name, stream, ours, optimizer, schedulers, theirs, info.counterpart(theirs))

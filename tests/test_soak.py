@@ -34,7 +34,7 @@ def batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def fresh(info):
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
+    model = torch.nn.Sequential(info.linear(8, 32), torch.nn.Tanh(), info.linear(32, 1))
     optimizer = info.make(model.parameters(), sigma=5.0)
     lr_schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / STEPS)))

@@ -319,9 +319,9 @@ class SuperOptimizer(Optimizer):
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         for group in self.param_groups:
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("fused", None)
+            for key, value in (("maximize", False), ("foreach", None), ("fused", None)):
+                if key in self.defaults:  # torch's flags, where the optimizer has them (Muon has none)
+                    group.setdefault(key, value)
             group.setdefault("train_mode", True)
             group.setdefault("auto_sigma", None)
             group.setdefault("applied_sigma", group["sigma"])
