@@ -571,28 +571,45 @@ def _copy_lr(lr: Any) -> Any:
 
 
 class BufferLookahead(SuperOptimizer):
-    """A look-ahead that is the learning rate times one state buffer: s = −lr·b.
+    """A look-ahead along one state buffer b: φ = θ + c·b.
 
     SuperSGD and SuperRMSprop keep torch's gradient accumulator b (``momentum_buffer``)
-    and take a step of −lr·b, so φ = θ + σ·s = θ − σ·lr·b.
+    and take a step of −lr·b, so φ = θ + σ·s = θ − σ·lr·b: c = −σ·lr.
     """
 
     lookahead_buffer = "momentum_buffer"
+
+    @staticmethod
+    def _lookahead_coefficient(sigma: Scalar, lr: Scalar | None, like: Tensor) -> Scalar:
+        """c in φ = θ + c·b, as a kernel scalar for tensors like ``like``."""
+        return -kernel_scalar(sigma, like) * kernel_scalar(lr, like)
 
     @torch.no_grad()
     def _shift_lookahead(self, group, params, *, sigma, lr, to_theta):
         if not params:
             return
-        # θ = φ + σ·lr·b;  φ = θ − σ·lr·b
-        coeff = kernel_scalar(sigma, params[0]) * kernel_scalar(lr, params[0])
-        coeff = coeff if to_theta else -coeff
+        coeff = self._lookahead_coefficient(sigma, lr, params[0])
         ps = list(params)
         bufs = [self.state[p][self.lookahead_buffer] for p in ps]
         as_real(ps, bufs)
         for device_ps, device_bufs in group_by_device_and_dtype([ps, bufs]):
-            foreach_add_scaled_(device_ps, device_bufs, coeff)
+            foreach_add_scaled_(device_ps, device_bufs, -coeff if to_theta else coeff)
 
     def _lerp_group_to_theta_(self, group, averages, params, weight):
-        # θ = φ + σ'·lr'·b
-        lerp_to_sum_(averages, params, [self.state[p][self.lookahead_buffer] for p in params], weight,
-                     float(group["applied_sigma"]) * float(group["applied_lr"]))
+        # θ = φ − c'·b, c' the look-ahead the parameters hold
+        coeff = self._lookahead_coefficient(group["applied_sigma"], group.get("applied_lr"), params[0])
+        lerp_to_sum_(averages, params, [self.state[p][self.lookahead_buffer] for p in params], weight, -float(coeff))
+
+
+class LastStepLookahead(BufferLookahead):
+    """A look-ahead along the last step itself, kept in the state: φ = θ + σ·s (c = σ).
+
+    For methods whose step cannot be recomputed from their state (any torch optimizer under
+    :class:`SuperAccelerate`; Muon, whose step is an orthogonalization).
+    """
+
+    lookahead_scales_with_lr = False
+
+    @staticmethod
+    def _lookahead_coefficient(sigma: Scalar, lr: Scalar | None, like: Tensor) -> Scalar:
+        return kernel_scalar(sigma, like)

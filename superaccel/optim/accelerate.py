@@ -9,19 +9,19 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from ._core import (
+    LastStepLookahead,
     SuperOptimizer,
     as_real,
     check_sigma,
     foreach_add_scaled_,
     group_by_device_and_dtype,
     kernel_scalar,
-    lerp_to_sum_,
 )
 
 __all__ = ["SuperAccelerate"]
 
 
-class SuperAccelerate(SuperOptimizer):
+class SuperAccelerate(LastStepLookahead):
     r"""Super-accelerates any ``torch.optim.Optimizer``.
 
     The base optimizer turns a gradient into a step :math:`s_t = \theta_{t+1} - \theta_t`.
@@ -60,7 +60,7 @@ class SuperAccelerate(SuperOptimizer):
     """
 
     state_keys = frozenset({"velocity"})
-    lookahead_scales_with_lr = False  # the velocity buffer is the last step itself
+    lookahead_buffer = "velocity"  # the last step itself
 
     def __init__(self, base_optimizer: Optimizer, sigma: float = 2.0) -> None:
         if not isinstance(base_optimizer, Optimizer):
@@ -123,20 +123,6 @@ class SuperAccelerate(SuperOptimizer):
         ps, vs = list(params), [self._buffer(p, "velocity") for p in params]
         as_real(ps, vs)
         return [(bucket_ps, bucket_vs) for bucket_ps, bucket_vs in group_by_device_and_dtype([ps, vs])]
-
-    @torch.no_grad()
-    def _shift_lookahead(self, group, params, *, sigma, lr, to_theta):
-        """θ = φ − σ·velocity, φ = θ + σ·velocity (the velocity is the last step itself)."""
-        if not params:
-            return
-        coeff = kernel_scalar(sigma, params[0])
-        for bucket_ps, bucket_vs in self._buckets(params):
-            foreach_add_scaled_(bucket_ps, bucket_vs, -coeff if to_theta else coeff)
-
-    def _lerp_group_to_theta_(self, group, averages, params, weight):
-        # θ = φ − σ'·s
-        lerp_to_sum_(averages, params, [self.state[p]["velocity"] for p in params], weight,
-                     -float(group["applied_sigma"]))
 
     def state_dict(self) -> dict[str, Any]:
         """One state_dict for both optimizers, in torch's layout: the groups are shared, and

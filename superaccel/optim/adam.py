@@ -150,7 +150,6 @@ class SuperAdam(SuperOptimizer):
             mul_(param, shift.scale)
             addcdiv_scaled_(param, exp_avg, denom, shift.coeff)
 
-
     def _lerp_group_to_theta_(self, group, averages, params, weight):
         # θ = a·φ + b·m/(√v·r + ε), one parameter at a time (one temporary of its size)
         beta1, beta2 = group["betas"]

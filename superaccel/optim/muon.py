@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.optim._muon import DEFAULT_A, DEFAULT_B, DEFAULT_C, DEFAULT_NS_STEPS, EPS, _zeropower_via_newtonschulz
 
 from ..rules import MuonCoefficients, muon_coefficients
-from ._core import SuperOptimizer, kernel_scalar, lerp_to_sum_
+from ._core import LastStepLookahead, kernel_scalar
 
 __all__ = ["SuperMuon", "super_muon"]
 
@@ -20,9 +20,9 @@ __all__ = ["SuperMuon", "super_muon"]
 DEFAULT_SIGMA = 1.0
 
 
-class SuperMuon(SuperOptimizer):
+class SuperMuon(LastStepLookahead):
     state_keys = frozenset({"momentum_buffer", "last_step"})
-    lookahead_scales_with_lr = False  # the last step is kept, not recomputed from a buffer
+    lookahead_buffer = "last_step"
 
     def __init__(
         self,
@@ -94,18 +94,6 @@ class SuperMuon(SuperOptimizer):
         if "momentum_buffer" not in state:
             state["momentum_buffer"] = torch.zeros_like(p.grad, memory_format=torch.preserve_format)
         return state["momentum_buffer"]
-
-    @torch.no_grad()
-    def _shift_lookahead(self, group, params, *, sigma, lr, to_theta):
-        """θ = φ − σ·s, φ = θ + σ·s (s the last step itself)."""
-        coeff = kernel_scalar(sigma, params[0]) if params else 0.0
-        for p in params:
-            p.add_(self.state[p]["last_step"], alpha=-coeff if to_theta else coeff)
-
-    def _lerp_group_to_theta_(self, group, averages, params, weight):
-        # θ = φ − σ'·s
-        lerp_to_sum_(averages, params, [self.state[p]["last_step"] for p in params], weight,
-                     -float(group["applied_sigma"]))
 
 
 SuperMuon.__doc__ = r"""Implements Muon with super-acceleration.
